@@ -1,0 +1,169 @@
+"""Wiring: settings -> store, queue, metrics, HTTP, worker, watchdog; and the shutdown sequence.
+
+`sis-consumer run` and `sis-consumer demo` both come through `serve`, so the demo shows the real
+code path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from consumer import __version__
+from consumer.adapters.sqs import open_queue
+from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
+from consumer.config import NO_TOKEN_NOTE, Settings
+from consumer.errors import ConfigError, QueueError
+from consumer.handler import MessageHandler
+from consumer.observability import http
+from consumer.observability.metrics import Metrics
+from consumer.ports import Clock, SystemClock
+from consumer.watchdog import Watchdog
+from consumer.worker import PollSettings, Worker
+
+log = structlog.get_logger("sis_consumer.app")
+
+FORCED_EXIT = 1
+
+
+@asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[SqliteStore]:
+    path = settings.sqlite_path
+    if path is None:
+        raise ConfigError(f"store {settings.store_url!r} is not supported by this release (use sqlite:///)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    async with open_sqlite(path) as store:
+        yield store
+
+
+class Signals:
+    """First SIGTERM/SIGINT: stop gracefully. Second: force."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.force = asyncio.Event()
+
+    def received(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        if self.stop.is_set():
+            log.warning("shutdown.forced", signal=name)
+            self.force.set()
+        else:
+            log.info("shutdown.requested", signal=name)
+            self.stop.set()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.received, signum)
+        try:
+            yield
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+
+
+async def serve(
+    settings: Settings,
+    signals: Signals,
+    *,
+    registry: CollectorRegistry | None = None,
+    clock: Clock | None = None,
+    on_ready: Callable[[int], None] | None = None,
+) -> int:
+    """Run the daemon until `signals.stop`; returns the process exit code."""
+    queue_url = settings.require_queue()
+    registry = registry or CollectorRegistry()
+    clock = clock or SystemClock()
+    metrics = Metrics(registry)
+    health = http.Health(stall_after=settings.stall_after)
+
+    def on_request(operation: str, result: str) -> None:
+        metrics.sqs_requests.labels(operation, result).inc()
+
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(open_store(settings))
+        queue = await stack.enter_async_context(
+            open_queue(
+                queue_url,
+                settings.dlq_url,
+                region=settings.region,
+                pool_size=settings.pollers + 4,
+                hook=on_request,
+            )
+        )
+        port = await stack.enter_async_context(
+            http.serve(
+                http.make_app(registry, health, store.ping), settings.metrics_host, settings.metrics_port
+            )
+        )
+        log.info(
+            "daemon.started",
+            version=__version__,
+            metrics=f"http://{settings.metrics_host}:{port}/metrics",
+            queue=queue_url,
+            store=settings.store_url,
+            pollers=settings.pollers,
+        )
+        if settings.canvas_token is None:
+            log.warning("daemon.no_canvas_token", detail=f"SIS_CONSUMER_CANVAS_TOKEN {NO_TOKEN_NOTE}")
+        try:
+            await queue.check()
+            health.sqs_result(None)
+        except QueueError as exc:  # keep running: the poll loop retries, /readyz says why
+            health.sqs_result(str(exc))
+            log.error("daemon.queue_unreachable", error=str(exc))
+        if on_ready is not None:
+            on_ready(port)
+
+        handler = MessageHandler(store, metrics, clock, settings.accounts)
+        worker = Worker(
+            queue,
+            handler,
+            PollSettings(
+                pollers=settings.pollers,
+                wait_seconds=settings.wait_time_seconds,
+                visibility_timeout=round(settings.visibility_timeout),
+            ),
+            metrics,
+            health,
+        )
+        watchdog = Watchdog(store, metrics, clock, settings.gauge_interval)
+        return await _run_until_stopped(worker, watchdog, signals, settings.shutdown_grace)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _run_until_stopped(worker: Worker, watchdog: Watchdog, signals: Signals, grace: float) -> int:
+    worker_task = asyncio.create_task(worker.run(signals.stop), name="worker")
+    watchdog_task = asyncio.create_task(watchdog.run(signals.stop), name="watchdog")
+    stop_wait = asyncio.create_task(signals.stop.wait())
+    await asyncio.wait({worker_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    signals.stop.set()  # also when the worker ended on its own (a bug): wind everything down
+    log.info("shutdown.draining", grace_seconds=grace)
+    force_wait = asyncio.create_task(signals.force.wait())
+    done, _ = await asyncio.wait(
+        {worker_task, force_wait}, timeout=grace, return_when=asyncio.FIRST_COMPLETED
+    )
+    forced = worker_task not in done
+    if forced:
+        log.warning(
+            "shutdown.cancelling",
+            reason="second signal" if signals.force.is_set() else "grace period over",
+            detail="a long poll cut short may leave a message hidden until its visibility timeout",
+        )
+        worker_task.cancel()
+    for task in (worker_task, watchdog_task, force_wait, stop_wait):
+        task.cancel()
+    results = await asyncio.gather(worker_task, watchdog_task, return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception):
+            log.error("shutdown.task_failed", error=repr(result))
+    log.info("daemon.stopped", forced=forced)
+    return FORCED_EXIT if forced else 0

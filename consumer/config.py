@@ -1,0 +1,229 @@
+"""One frozen settings object, built from an environment mapping and validated as a whole."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Final
+
+from consumer.errors import ConfigError
+
+PREFIX: Final = "SIS_CONSUMER_"
+DEFAULT_STORE: Final = "sqlite:///sis-consumer-state.db"
+DEFAULT_METRICS_ADDR: Final = "127.0.0.1:9464"
+NO_TOKEN_NOTE: Final = "(not set: silent aborts and lost events cannot be detected)"  # noqa: S105
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_QUEUE_REGION = re.compile(r"^https://sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
+
+
+class Secret:
+    """A value that never shows itself in repr, str, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from `90`, `90s`, `15m`, `2h`, `1d` or `500ms`."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration (e.g. 90, 90s, 15m, 2h)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    queue_url: str | None = None
+    dlq_url: str | None = None
+    region: str | None = None
+    store_url: str = DEFAULT_STORE
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    canvas_url: str | None = None
+    canvas_token: Secret | None = field(default=None, repr=False)
+    accounts: frozenset[str] = frozenset()
+    pollers: int = 4
+    wait_time_seconds: int = 20
+    visibility_timeout: float = 60.0
+    shutdown_grace: float = 25.0
+    stall_after: float = 120.0
+    gauge_interval: float = 5.0
+    reconcile_after: float = 600.0
+    stuck_never_started: float = 1800.0
+    stuck_running: float = 7200.0
+    stuck_orphaned: float = 900.0
+    stuck_silent: float = 300.0
+    log_format: str = "json"
+    log_level: str = "info"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.store_url.startswith("sqlite:///"):
+            return None
+        return Path(self.store_url.removeprefix("sqlite:///"))
+
+    @property
+    def metrics_addr(self) -> str:
+        return f"{self.metrics_host}:{self.metrics_port}"
+
+    def require_queue(self) -> str:
+        if not self.queue_url:
+            raise ConfigError(f"{PREFIX}QUEUE_URL is required: the URL of the Canvas Live Events SQS queue")
+        return self.queue_url
+
+    def describe(self) -> dict[str, Any]:
+        """The effective configuration for humans, secrets masked."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Secret):
+                value = "******** (set)"
+            elif isinstance(value, frozenset):
+                value = sorted(value)
+            out[f.name] = value
+        if self.canvas_token is None:
+            out["canvas_token"] = NO_TOKEN_NOTE
+        return out
+
+
+_DURATIONS: Final = {
+    "VISIBILITY_TIMEOUT": "visibility_timeout",
+    "SHUTDOWN_GRACE": "shutdown_grace",
+    "STALL_AFTER": "stall_after",
+    "GAUGE_INTERVAL": "gauge_interval",
+    "RECONCILE_AFTER": "reconcile_after",
+    "STUCK_NEVER_STARTED": "stuck_never_started",
+    "STUCK_RUNNING": "stuck_running",
+    "STUCK_ORPHANED": "stuck_orphaned",
+    "STUCK_SILENT": "stuck_silent",
+}
+
+
+def from_env(env: Mapping[str, str]) -> Settings:
+    """Build and validate settings; every problem is reported at once, one per line."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+
+    def get(name: str) -> str | None:
+        value = env.get(PREFIX + name, "").strip()
+        return value or None
+
+    for name in ("QUEUE_URL", "DLQ_URL", "CANVAS_URL"):
+        value = get(name)
+        if value is not None:
+            if not value.startswith(("http://", "https://")):
+                problems.append(f"{PREFIX}{name}: {value!r} is not an http(s) URL")
+            values[name.lower()] = value.rstrip("/") if name == "CANVAS_URL" else value
+
+    values["region"] = (
+        env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or _region_of(values.get("queue_url"))
+    )
+
+    store = get("STORE") or DEFAULT_STORE
+    if not (store.startswith("sqlite:///") and len(store) > len("sqlite:///")) and not (
+        store.startswith("dynamodb://") and len(store) > len("dynamodb://")
+    ):
+        problems.append(f"{PREFIX}STORE: {store!r} is neither sqlite:///path nor dynamodb://table")
+    values["store_url"] = store
+
+    addr = get("METRICS_ADDR") or DEFAULT_METRICS_ADDR
+    host, _, port = addr.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        problems.append(f"{PREFIX}METRICS_ADDR: {addr!r} is not host:port")
+    else:
+        values["metrics_host"], values["metrics_port"] = host.strip("[]"), int(port)
+
+    token = get("CANVAS_TOKEN")
+    token_file = get("CANVAS_TOKEN_FILE")
+    if token and token_file:
+        problems.append(f"{PREFIX}CANVAS_TOKEN and {PREFIX}CANVAS_TOKEN_FILE are both set: keep one")
+    elif token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            problems.append(f"{PREFIX}CANVAS_TOKEN_FILE: cannot read {token_file!r}: {exc.strerror}")
+    if token:
+        values["canvas_token"] = Secret(token)
+
+    accounts = get("ACCOUNTS")
+    if accounts:
+        values["accounts"] = frozenset(a.strip() for a in accounts.split(",") if a.strip())
+
+    for name, attr, low, high in (
+        ("POLLERS", "pollers", 1, 64),
+        ("WAIT_TIME_SECONDS", "wait_time_seconds", 0, 20),
+    ):
+        raw = get(name)
+        if raw is None:
+            continue
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            problems.append(f"{PREFIX}{name}: {raw!r} is not a whole number from {low} to {high}")
+        else:
+            values[attr] = int(raw)
+
+    for name, attr in _DURATIONS.items():
+        raw = get(name)
+        if raw is None:
+            continue
+        try:
+            values[attr] = parse_duration(raw)
+        except ValueError as exc:
+            problems.append(f"{PREFIX}{name}: {exc}")
+
+    log_format = (get("LOG_FORMAT") or "json").lower()
+    if log_format not in {"json", "console"}:
+        problems.append(f"{PREFIX}LOG_FORMAT: {log_format!r} is not json or console")
+    values["log_format"] = log_format
+    log_level = (get("LOG_LEVEL") or "info").lower()
+    if log_level not in {"debug", "info", "warning", "error"}:
+        problems.append(f"{PREFIX}LOG_LEVEL: {log_level!r} is not debug, info, warning or error")
+    values["log_level"] = log_level
+
+    settings = Settings(**values)
+    problems.extend(_cross_checks(settings))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return settings
+
+
+def _cross_checks(s: Settings) -> list[str]:
+    problems = []
+    if not 0 < s.visibility_timeout <= 43200:
+        problems.append(f"{PREFIX}VISIBILITY_TIMEOUT must be between 1s and 12h (SQS's range)")
+    if s.shutdown_grace < 1:
+        problems.append(f"{PREFIX}SHUTDOWN_GRACE must be at least 1s")
+    if s.stall_after <= s.wait_time_seconds + 10:
+        problems.append(
+            f"{PREFIX}STALL_AFTER ({s.stall_after:g}s) must exceed the long poll "
+            f"({s.wait_time_seconds}s) by more than 10s, or /livez fails on a quiet queue"
+        )
+    if s.canvas_token is not None and not s.canvas_url:
+        problems.append(f"{PREFIX}CANVAS_TOKEN is set but {PREFIX}CANVAS_URL is not")
+    if s.queue_url and s.region is None:
+        problems.append("AWS_REGION is not set and cannot be read from the queue URL")
+    return problems
+
+
+def _region_of(queue_url: str | None) -> str | None:
+    match = _QUEUE_REGION.match(queue_url or "")
+    return match.group(1) if match else None

@@ -1,0 +1,258 @@
+"""What we know about one SIS import, and how one observation changes it.
+
+`apply` is the only way a record changes, for events (`source="event"`), answers of the SIS Imports
+API (`source="api"`) and our own submissions alike. It is:
+
+- idempotent: an observation already seen changes nothing and has no effects;
+- monotonic: the state only moves to a higher `rank` (a late `importing` after `imported` is kept
+  as a stage time but does not move the state back);
+- order-independent: every field is a commutative merge (max by precedence, min of times), so any
+  permutation of an import's observations ends in the same record. Effects fire on the first
+  observation that makes a fact known (the finish, a stage latency), hence exactly once per import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Literal
+
+from consumer.core.states import FINISHED, SUCCEEDED, State, precedence, rank
+
+Source = Literal["event", "api"]
+
+
+class Origin(StrEnum):
+    SUBMITTED = "submitted"
+    EXTERNAL = "external"
+
+
+class Verdict(StrEnum):
+    APPLIED = "applied"
+    """The state moved forward (or the import is new)."""
+    DUPLICATE = "duplicate"
+    """This state was already known: a redelivery or a repeated event."""
+    STALE = "stale"
+    """An earlier state arrived after a later one: its time is kept, the state does not move."""
+
+
+class Stage(StrEnum):
+    ACCEPTED = "accepted"
+    """submit -> `initializing` event."""
+    QUEUED = "queued"
+    """`created` -> `importing`."""
+    IMPORTING = "importing"
+    """`importing` -> finished."""
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One fact about an import: a Live Event or an API answer."""
+
+    account: str
+    sis_batch_id: int
+    state: State
+    at: datetime
+    source: Source = "event"
+    account_id: str | None = None
+    request_id: str | None = None
+    developer_key_id: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRecord:
+    account: str
+    sis_batch_id: int
+    state: State
+    stage_times: Mapping[State, datetime]
+    """The earliest time each state was observed at (event time, or Canvas's timestamps)."""
+    first_seen_at: datetime
+    last_news_at: datetime
+    """When an observation last changed this record: what reconciliation waits on."""
+    account_id: str | None = None
+    outcome: State | None = None
+    """The finished state, kept when a restore follows."""
+    origin: Origin = Origin.EXTERNAL
+    submitted_at: datetime | None = None
+    request_id: str | None = None
+    developer_key_id: str | None = None
+    user_agent: str | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.account, self.sis_batch_id
+
+    @property
+    def finished_at(self) -> datetime | None:
+        return None if self.outcome is None else self.stage_times[self.outcome]
+
+    @property
+    def started_at(self) -> datetime | None:
+        """When the import began: our submit, else Canvas's `initializing`, else `created`."""
+        candidates = [
+            t
+            for t in (
+                self.submitted_at,
+                self.stage_times.get(State.INITIALIZING),
+                self.stage_times.get(State.CREATED),
+            )
+            if t is not None
+        ]
+        return min(candidates, default=None)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        start, end = self.started_at, self.finished_at
+        return None if start is None or end is None else _seconds(start, end)
+
+
+# Effects: what a committed change means for the outside world, returned as data.
+@dataclass(frozen=True, slots=True)
+class Finished:
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class DurationMeasured:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class StageMeasured:
+    stage: Stage
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Succeeded:
+    at: datetime
+
+
+Effect = Finished | DurationMeasured | StageMeasured | Succeeded
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    record: ImportRecord
+    verdict: Verdict
+    effects: tuple[Effect, ...] = ()
+    earlier_time: bool = False
+    """A known state seen again with an earlier time: still DUPLICATE, but the record changed."""
+
+    @property
+    def changed(self) -> bool:
+        """Whether the record differs from the one passed in (and must be written)."""
+        return self.verdict is not Verdict.DUPLICATE or bool(self.effects) or self.earlier_time
+
+
+def apply(record: ImportRecord | None, obs: Observation, now: datetime) -> Applied:
+    """Fold one observation into the record of its import (None: not seen before)."""
+    if record is None:
+        new = ImportRecord(
+            account=obs.account,
+            sis_batch_id=obs.sis_batch_id,
+            state=obs.state,
+            stage_times=MappingProxyType({obs.state: obs.at}),
+            first_seen_at=now,
+            last_news_at=now,
+            account_id=obs.account_id,
+            outcome=obs.state if obs.state in FINISHED else None,
+            request_id=obs.request_id,
+            developer_key_id=obs.developer_key_id,
+            user_agent=obs.user_agent,
+        )
+        return Applied(new, Verdict.APPLIED, effects_between(None, new))
+
+    if (record.account, record.sis_batch_id) != (obs.account, obs.sis_batch_id):
+        raise ValueError("observation belongs to another import")
+
+    known_at = record.stage_times.get(obs.state)
+    if known_at is not None and known_at <= obs.at:
+        return Applied(record, Verdict.DUPLICATE)
+
+    stage_times = dict(record.stage_times)
+    stage_times[obs.state] = obs.at if known_at is None else min(known_at, obs.at)
+    state = max(record.state, obs.state, key=precedence)
+    outcome = record.outcome
+    if obs.state in FINISHED:
+        outcome = obs.state if outcome is None else max(outcome, obs.state, key=precedence)
+    new = replace(
+        record,
+        state=state,
+        stage_times=MappingProxyType(stage_times),
+        outcome=outcome,
+        last_news_at=now,
+        account_id=_merge(record.account_id, obs.account_id),
+        request_id=_merge(record.request_id, obs.request_id),
+        developer_key_id=_merge(record.developer_key_id, obs.developer_key_id),
+        user_agent=_merge(record.user_agent, obs.user_agent),
+    )
+    if known_at is not None:
+        verdict = Verdict.DUPLICATE
+    elif rank(obs.state) > rank(record.state) or (
+        rank(obs.state) == rank(record.state) and state is not record.state
+    ):
+        verdict = Verdict.APPLIED
+    else:
+        verdict = Verdict.STALE
+    return Applied(new, verdict, effects_between(record, new), earlier_time=known_at is not None)
+
+
+def mark_submitted(record: ImportRecord, submitted_at: datetime, now: datetime) -> Applied:
+    """Join our own submission to the record: origin becomes `submitted`, `accepted` is measured."""
+    submitted = min(submitted_at, record.submitted_at or submitted_at)
+    if record.origin is Origin.SUBMITTED and submitted == record.submitted_at:
+        return Applied(record, Verdict.DUPLICATE)
+    new = replace(record, origin=Origin.SUBMITTED, submitted_at=submitted, last_news_at=now)
+    return Applied(new, Verdict.APPLIED, effects_between(record, new))
+
+
+def stage_latencies(record: ImportRecord) -> dict[Stage, float]:
+    """The stage latencies the record's known times allow."""
+    times = record.stage_times
+    pairs: dict[Stage, tuple[datetime | None, datetime | None]] = {
+        Stage.ACCEPTED: (record.submitted_at, times.get(State.INITIALIZING)),
+        Stage.QUEUED: (times.get(State.CREATED), times.get(State.IMPORTING)),
+        Stage.IMPORTING: (times.get(State.IMPORTING), record.finished_at),
+    }
+    return {
+        stage: _seconds(start, end)
+        for stage, (start, end) in pairs.items()
+        if start is not None and end is not None
+    }
+
+
+def effects_between(old: ImportRecord | None, new: ImportRecord) -> tuple[Effect, ...]:
+    """Facts that became known going from `old` to `new`, each reported exactly once."""
+    effects: list[Effect] = []
+    if new.outcome is not None and (old is None or old.outcome is None):
+        effects.append(Finished(new.outcome))
+        if new.outcome in SUCCEEDED:
+            effects.append(Succeeded(new.stage_times[new.outcome]))
+    duration = new.duration_seconds
+    if duration is not None and (old is None or old.duration_seconds is None):
+        effects.append(DurationMeasured(duration))
+    before = {} if old is None else stage_latencies(old)
+    for stage, seconds in stage_latencies(new).items():
+        if stage not in before:
+            effects.append(StageMeasured(stage, seconds))
+    return tuple(effects)
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    # Our clock (submit) and Canvas's (events) differ a little; a latency is never negative.
+    return max(0.0, (end - start).total_seconds())
+
+
+def _merge(old: str | None, new: str | None) -> str | None:
+    # Canvas sends the same request context on both request-time events; min() keeps the merge
+    # commutative should they ever differ, so the record stays order-independent.
+    if old is None:
+        return new
+    if new is None:
+        return old
+    return min(old, new)

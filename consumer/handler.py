@@ -1,0 +1,135 @@
+"""One message, start to finish, up to the ack decision: decode, check, apply, report.
+
+The outcome is `Ack | Retry | DeadLetter`; only the worker turns it into SQS calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from consumer.adapters.sqs import Message
+from consumer.core.backoff import backoff_seconds
+from consumer.core.events import SIS_EVENT_NAMES, DecodeError, OtherEvent, SisBatchEvent, decode
+from consumer.core.tracker import (
+    Applied,
+    DurationMeasured,
+    Finished,
+    Observation,
+    StageMeasured,
+)
+from consumer.errors import StoreUnavailable
+from consumer.observability.metrics import Metrics
+from consumer.ports import Clock, ImportStore
+
+log = structlog.get_logger("sis_consumer.handler")
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    delay_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    reason: str
+
+
+Outcome = Ack | Retry | DeadLetter
+ACK = Ack()
+
+
+def retry_delay(receive_count: int) -> int:
+    """Back off a message that failed for a retryable reason, from 5 s up to 15 min."""
+    return max(1, round(backoff_seconds(receive_count, base=10.0, cap=900.0)))
+
+
+def observation(event: SisBatchEvent) -> Observation:
+    return Observation(
+        account=event.account,
+        sis_batch_id=event.sis_batch_id,
+        state=event.state,
+        at=event.event_time,
+        source="event",
+        account_id=event.account_id,
+        request_id=event.request_id,
+        developer_key_id=event.developer_key_id,
+        user_agent=event.user_agent,
+    )
+
+
+class MessageHandler:
+    def __init__(self, store: ImportStore, metrics: Metrics, clock: Clock, accounts: frozenset[str]) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self._accounts = accounts
+
+    async def handle(self, message: Message) -> Outcome:
+        event = decode(message.body)
+        if isinstance(event, OtherEvent):
+            self._metrics.events.labels("other", "ignored").inc()
+            log.debug("live_event.ignored", event_name=event.name, message_id=message.message_id)
+            return ACK
+        if isinstance(event, DecodeError):
+            return self._invalid(message, event)
+        return await self._sis_event(message, event)
+
+    def _invalid(self, message: Message, error: DecodeError) -> Outcome:
+        kind = next((n for n in SIS_EVENT_NAMES if error.reason.startswith(n)), "other")
+        self._metrics.events.labels(kind, "invalid").inc()
+        log.warning(
+            "message.invalid",
+            reason=error.reason,
+            message_id=message.message_id,
+            receive_count=message.receive_count,
+            size=len(message.body),
+        )
+        return DeadLetter(error.reason)
+
+    async def _sis_event(self, message: Message, event: SisBatchEvent) -> Outcome:
+        context: dict[str, Any] = {
+            "message_id": message.message_id,
+            "sis_batch_id": event.sis_batch_id,
+            "account": event.account,
+            "event_name": event.name,
+            "workflow_state": event.state.value,
+        }
+        if self._accounts and event.account not in self._accounts:
+            self._metrics.events.labels(event.name, "rejected").inc()
+            log.info("sis_batch.rejected", reason="account not in SIS_CONSUMER_ACCOUNTS", **context)
+            return ACK
+        now = self._clock.now()
+        try:
+            applied = await self._store.apply(observation(event), now, message.message_id)
+        except StoreUnavailable as exc:
+            delay = retry_delay(message.receive_count)
+            log.warning("sis_batch.retry", error=str(exc), retry_in_seconds=delay, **context)
+            return Retry(delay)
+        self._metrics.record_applied(applied)
+        self._metrics.events.labels(event.name, applied.verdict.value).inc()
+        self._metrics.event_delivery.observe(max(0.0, (now - event.event_time).total_seconds()))
+        self._metrics.last_event.set(now.timestamp())
+        log.info(f"sis_batch.{applied.verdict.value}", **context, **summary(applied))
+        return ACK
+
+
+def summary(applied: Applied) -> dict[str, Any]:
+    """The record's state and what this message made known, for the one log line."""
+    record = applied.record
+    out: dict[str, Any] = {"state": record.state.value, "origin": record.origin.value}
+    for effect in applied.effects:
+        if isinstance(effect, Finished):
+            out["finished"] = effect.state.value
+        elif isinstance(effect, DurationMeasured):
+            out["duration_seconds"] = round(effect.seconds, 3)
+        elif isinstance(effect, StageMeasured):
+            out[f"{effect.stage.value}_seconds"] = round(effect.seconds, 3)
+    return out

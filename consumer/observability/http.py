@@ -1,0 +1,74 @@
+"""The daemon's own HTTP endpoint: /metrics, /livez and /readyz."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+
+@dataclass
+class Health:
+    """What the poll loop and adapters report, read by the probes."""
+
+    stall_after: float
+    last_poll: float = field(default_factory=time.monotonic)
+    sqs_ok: bool = False
+    sqs_error: str | None = None
+
+    def polled(self) -> None:
+        self.last_poll = time.monotonic()
+
+    def sqs_result(self, error: str | None) -> None:
+        self.sqs_ok, self.sqs_error = error is None, error
+
+    def stalled_for(self) -> float | None:
+        idle = time.monotonic() - self.last_poll
+        return idle if idle > self.stall_after else None
+
+
+def make_app(
+    registry: CollectorRegistry, health: Health, store_ping: Callable[[], Awaitable[None]]
+) -> web.Application:
+    async def livez(_request: web.Request) -> web.Response:
+        idle = health.stalled_for()
+        if idle is not None:
+            return web.Response(status=503, text=f"poll loop stalled: no poll for {idle:.0f}s\n")
+        return web.Response(text="ok\n")
+
+    async def readyz(_request: web.Request) -> web.Response:
+        problems = []
+        if not health.sqs_ok:
+            problems.append(f"sqs: {health.sqs_error or 'not reached yet'}")
+        try:
+            await store_ping()
+        except Exception as exc:
+            problems.append(f"store: {exc}")
+        if problems:
+            return web.Response(status=503, text="\n".join(problems) + "\n")
+        return web.Response(text="ok\n")
+
+    app = web.Application()
+    app.router.add_get("/metrics", make_aiohttp_handler(registry))
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+@asynccontextmanager
+async def serve(app: web.Application, host: str, port: int) -> AsyncIterator[int]:
+    """Serve until the block exits; yields the bound port (useful with port 0)."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    try:
+        bound: int = runner.addresses[0][1] if runner.addresses else port
+        yield bound
+    finally:
+        await runner.cleanup()

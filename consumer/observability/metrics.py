@@ -1,0 +1,191 @@
+"""Every metric the daemon exports, against one injected registry (DESIGN.md, "Metrics").
+
+The names and labels are a public contract: dashboards and alerts are built on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+from consumer import __version__
+from consumer.core.tracker import (
+    Applied,
+    DurationMeasured,
+    Finished,
+    ImportRecord,
+    StageMeasured,
+    Succeeded,
+)
+
+DURATION_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800)
+STAGE_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400)
+DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        # `_created` series double the exposition and no dashboard of ours reads them.
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
+        self.registry = registry
+        r = registry
+        self.imports_finished = Counter(
+            "canvas_sis_imports_finished",
+            "SIS imports that reached a finished state.",
+            ["account", "state", "origin"],
+            registry=r,
+        )
+        self.import_duration = Histogram(
+            "canvas_sis_import_duration_seconds",
+            "Time from the import's creation (or our submit) to its finish.",
+            ["account", "state", "origin"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.stage_duration = Histogram(
+            "canvas_sis_import_stage_seconds",
+            "Time spent in one stage: accepted (submit->created), queued (created->importing), "
+            "importing (importing->finished).",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=r,
+        )
+        self.in_progress = Gauge(
+            "canvas_sis_imports_in_progress",
+            "SIS imports not yet finished, by state.",
+            ["account", "state"],
+            registry=r,
+        )
+        self.stuck = Gauge(
+            "canvas_sis_imports_stuck",
+            "SIS imports judged stuck, by reason.",
+            ["account", "reason"],
+            registry=r,
+        )
+        self.oldest_in_progress = Gauge(
+            "canvas_sis_import_oldest_in_progress_seconds",
+            "Age of the oldest unfinished SIS import.",
+            ["account"],
+            registry=r,
+        )
+        self.import_messages = Counter(
+            "canvas_sis_import_messages",
+            "Warnings and errors reported by finished SIS imports.",
+            ["account", "severity"],
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "canvas_sis_import_last_success_timestamp_seconds",
+            "When the latest successful SIS import finished (Unix time).",
+            ["account"],
+            registry=r,
+        )
+        self.events = Counter(
+            "sis_consumer_events",
+            "Live Events received, by kind and what became of them.",
+            ["kind", "result"],
+            registry=r,
+        )
+        self.event_delivery = Histogram(
+            "sis_consumer_event_delivery_seconds",
+            "Time from a SIS event's event_time to its receipt here.",
+            buckets=DELIVERY_BUCKETS,
+            registry=r,
+        )
+        self.last_event = Gauge(
+            "sis_consumer_last_event_timestamp_seconds",
+            "When the latest SIS batch event was received (Unix time).",
+            registry=r,
+        )
+        self.messages = Counter(
+            "sis_consumer_messages",
+            "SQS messages by final outcome.",
+            ["outcome"],
+            registry=r,
+        )
+        self.sqs_requests = Counter(
+            "sis_consumer_sqs_requests",
+            "SQS API calls by operation and result.",
+            ["operation", "result"],
+            registry=r,
+        )
+        self.last_poll = Gauge(
+            "sis_consumer_last_poll_timestamp_seconds",
+            "When a poller last completed a ReceiveMessage call (Unix time); stalls page.",
+            registry=r,
+        )
+        self.canvas_requests = Counter(
+            "sis_consumer_canvas_requests",
+            "Canvas API calls by endpoint and HTTP status.",
+            ["endpoint", "status"],
+            registry=r,
+        )
+        self.canvas_rate_limit_remaining = Gauge(
+            "sis_consumer_canvas_rate_limit_remaining",
+            "X-Rate-Limit-Remaining of the latest Canvas API response.",
+            registry=r,
+        )
+        self.canvas_rate_limit_remaining.set(float("nan"))  # no Canvas call yet is not "0 left"
+        self.reconciliations = Counter(
+            "sis_consumer_reconciliations",
+            "Imports looked up through the Canvas API, by what the answer changed.",
+            ["result"],
+            registry=r,
+        )
+        self.build_info = Gauge(
+            "sis_consumer_build_info",
+            "Always 1; the version label says which release runs.",
+            ["version"],
+            registry=r,
+        )
+        self.build_info.labels(version=__version__).set(1)
+
+    def record_applied(self, applied: Applied) -> None:
+        """Turn a committed transition's effects into metrics (never called for uncommitted work)."""
+        record = applied.record
+        for effect in applied.effects:
+            if isinstance(effect, Finished):
+                self.imports_finished.labels(record.account, effect.state.value, record.origin.value).inc()
+            elif isinstance(effect, DurationMeasured):
+                state = (record.outcome or record.state).value
+                self.import_duration.labels(record.account, state, record.origin.value).observe(
+                    effect.seconds
+                )
+            elif isinstance(effect, StageMeasured):
+                self.stage_duration.labels(effect.stage.value).observe(effect.seconds)
+            elif isinstance(effect, Succeeded):
+                gauge = self.last_success.labels(record.account)
+                gauge.set(max(_gauge_value(gauge), effect.at.timestamp()))
+
+    def refresh_progress(
+        self,
+        unfinished: Iterable[ImportRecord],
+        last_successes: Mapping[str, datetime],
+        now: datetime,
+    ) -> None:
+        """Set the in-progress gauges from the store's truth (right after a restart too)."""
+        counts: dict[tuple[str, str], int] = {}
+        oldest: dict[str, float] = {}
+        for record in unfinished:
+            key = (record.account, record.state.value)
+            counts[key] = counts.get(key, 0) + 1
+            started = record.started_at or record.first_seen_at
+            age = max(0.0, (now - started).total_seconds())
+            oldest[record.account] = max(oldest.get(record.account, 0.0), age)
+        # Clear first: a label set that is no longer in progress must read 0, not its last value.
+        self.in_progress.clear()
+        self.oldest_in_progress.clear()
+        for (account, state), n in counts.items():
+            self.in_progress.labels(account, state).set(n)
+        for account, age in oldest.items():
+            self.oldest_in_progress.labels(account).set(age)
+        for account, at in last_successes.items():
+            gauge = self.last_success.labels(account)
+            gauge.set(max(_gauge_value(gauge), at.timestamp()))
+
+
+def _gauge_value(gauge: Gauge) -> float:
+    # prometheus_client keeps the value privately; reading it keeps "last success" monotonic.
+    return float(gauge._value.get())

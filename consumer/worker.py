@@ -1,0 +1,157 @@
+"""The poll loop: receive -> handle -> settle (delete, retry later, or dead-letter).
+
+Shutdown is two-phase (DESIGN.md): when `stop` is set, no poller starts a new receive, but a long
+poll already in flight is allowed to finish and whatever it returns is handled and acked — an
+abandoned long poll can still be handed messages that would then stay hidden for the visibility
+timeout. Settling a batch is shielded from cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from consumer.adapters.sqs import Message, SqsQueue
+from consumer.core.backoff import backoff_seconds
+from consumer.errors import QueueError
+from consumer.handler import Ack, DeadLetter, MessageHandler, Outcome, Retry, retry_delay
+from consumer.observability.http import Health
+from consumer.observability.metrics import Metrics
+
+log = structlog.get_logger("sis_consumer.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class PollSettings:
+    pollers: int = 4
+    wait_seconds: int = 20
+    visibility_timeout: int = 60
+    max_messages: int = 10
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: SqsQueue,
+        handler: MessageHandler,
+        settings: PollSettings,
+        metrics: Metrics,
+        health: Health,
+    ) -> None:
+        self._queue = queue
+        self._handler = handler
+        self._settings = settings
+        self._metrics = metrics
+        self._health = health
+        self._batches: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set and every in-flight batch is settled."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                for n in range(self._settings.pollers):
+                    group.create_task(self._poll(n, stop), name=f"poller-{n}")
+        finally:
+            # Reached on cancellation too: let batches already handed to us settle.
+            if self._batches:
+                await asyncio.wait(self._batches, timeout=10)
+
+    async def _poll(self, n: int, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                messages = await self._queue.receive(
+                    max_messages=self._settings.max_messages,
+                    wait_seconds=self._settings.wait_seconds,
+                    visibility=self._settings.visibility_timeout,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the loop never dies: back off and try again
+                failures += 1
+                delay = backoff_seconds(failures, base=0.5, cap=30.0)
+                self._health.polled()
+                self._health.sqs_result(str(exc) if isinstance(exc, QueueError) else repr(exc))
+                log.warning("poll.failed", poller=n, error=str(exc), retry_in_seconds=round(delay, 2))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                continue
+            failures = 0
+            self._health.polled()
+            self._health.sqs_result(None)
+            self._metrics.last_poll.set_to_current_time()
+            if messages:
+                batch = asyncio.create_task(self._process(messages))
+                self._batches.add(batch)
+                batch.add_done_callback(self._batches.discard)
+                await asyncio.shield(batch)
+
+    async def _process(self, messages: Sequence[Message]) -> None:
+        outcomes: list[tuple[Message, Outcome]] = []
+        pending = list(messages)
+        async with self._heartbeat(pending):
+            for message in messages:
+                try:
+                    outcome = await self._handler.handle(message)
+                except Exception:
+                    # A bug, not bad input: keep the message; after maxReceiveCount the queue's
+                    # redrive policy moves it to the DLQ.
+                    log.exception("message.handler_crashed", message_id=message.message_id)
+                    outcome = Retry(retry_delay(message.receive_count))
+                outcomes.append((message, outcome))
+                pending.remove(message)
+        await self._settle(outcomes)
+
+    async def _settle(self, outcomes: Sequence[tuple[Message, Outcome]]) -> None:
+        acks = [m for m, o in outcomes if isinstance(o, Ack)]
+        retries = [(m, o.delay_seconds) for m, o in outcomes if isinstance(o, Retry)]
+        dead = [(m, o.reason) for m, o in outcomes if isinstance(o, DeadLetter)]
+
+        if dead and self._queue.dlq_url is None:
+            # No DLQ configured: leave them for the queue's redrive policy, backing off.
+            retries += [(m, retry_delay(m.receive_count)) for m, _ in dead]
+            log.warning("message.left_for_redrive", count=len(dead))
+            dead = []
+        not_copied = set(id(m) for m in await self._queue.dead_letter(dead))
+        copied = [m for m, _ in dead if id(m) not in not_copied]
+        retries += [(m, retry_delay(m.receive_count)) for m, _ in dead if id(m) in not_copied]
+
+        failed = await self._queue.delete(acks + copied)
+        if failed:
+            # They come back after the visibility timeout and are recognised as duplicates.
+            log.warning("message.delete_failed", message_ids=[m.message_id for m in failed])
+        self._count("deleted", len(acks) - sum(1 for m in failed if m in acks))
+        self._count("dead_lettered", len(copied))
+        if retries:
+            unchanged = await self._queue.change_visibility(retries)
+            if unchanged:
+                log.warning("message.visibility_failed", message_ids=[m.message_id for m in unchanged])
+        self._count("retried", len(retries))
+
+    def _count(self, outcome: str, n: int) -> None:
+        if n:
+            self._metrics.messages.labels(outcome).inc(n)
+
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self, pending: list[Message]) -> AsyncIterator[None]:
+        """Keep slow work's messages hidden: extend their visibility every half timeout."""
+        visibility = self._settings.visibility_timeout
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(visibility / 2)
+                if pending:
+                    await self._queue.change_visibility([(m, visibility) for m in pending])
+                    log.info("message.heartbeat", count=len(pending), visibility_seconds=visibility)
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,144 @@
+"""Stopping the real daemon loses nothing and strands nothing."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+import pytest
+
+from consumer.sandbox.local_sqs import Queues
+from tests.e2e.daemon import Daemon
+from tests.e2e.test_daemon import send_all
+from tests.live_events import lifecycle, other_event
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+
+START = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+STATES = ["initializing", "created", "importing", "imported"]
+
+
+def many_imports(n: int) -> list[str]:
+    bodies: list[str] = []
+    for batch in range(1, n + 1):
+        events = lifecycle(
+            account_uuid="acct-uuid-a", account_id=1, sis_batch_id=batch, states=STATES, start=START
+        )
+        bodies += [*events, events[-1], other_event("logged_in", batch)]
+    return bodies
+
+
+def queue_counts(queues: Queues) -> tuple[int, int]:
+    sqs = boto3.client("sqs", endpoint_url=queues.endpoint_url, region_name=queues.region)
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queues.queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]), int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def finished_in_journal(db: Path) -> dict[int, int]:
+    """How many committed transitions finished each import: the durable count."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT sis_batch_id, COUNT(*) FROM journal WHERE effects LIKE '%Finished%' GROUP BY sis_batch_id"
+        ).fetchall()
+    return dict(rows)
+
+
+@pytest.fixture
+def env(queues: Queues, monkeypatch: pytest.MonkeyPatch) -> Queues:
+    for key, value in queues.env().items():
+        monkeypatch.setenv(key, value)
+    return queues
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        daemon.close()
+
+
+def test_sigterm_mid_drain_exits_0_and_strands_nothing(
+    env: Queues, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    bodies = many_imports(60)
+    send_all(env, bodies)
+    first = Daemon(env, tmp_path, SIS_CONSUMER_VISIBILITY_TIMEOUT="300", SIS_CONSUMER_POLLERS="2")
+    daemons.append(first)
+    first.start()
+    wait_until(lambda: first.sample("sis_consumer_messages_total") >= 20, what="the drain to start")
+
+    first.signal(signal.SIGTERM)
+    assert first.wait() == 0
+    visible, hidden = queue_counts(env)
+    assert hidden == 0, "a message was left hidden for its visibility timeout"
+    assert visible > 0, "the drain finished before the signal: the test proved nothing"
+
+    second = Daemon(env, tmp_path)
+    daemons.append(second)
+    second.start()
+    wait_until(lambda: queue_counts(env) == (0, 0), timeout=60, what="the rest drained")
+    states = {i["sis_batch_id"]: i["state"] for i in second.imports()}
+    assert states == dict.fromkeys(range(1, 61), "imported")
+    assert second.stop() == 0
+
+
+def test_sigterm_during_a_long_poll_handles_what_it_returns(
+    env: Queues, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    daemon = Daemon(env, tmp_path, SIS_CONSUMER_WAIT_TIME_SECONDS="5", SIS_CONSUMER_VISIBILITY_TIMEOUT="300")
+    daemons.append(daemon)
+    daemon.start()
+    wait_until(lambda: daemon.sample("sis_consumer_sqs_requests_total", operation="ReceiveMessage") > 0)
+
+    daemon.signal(signal.SIGTERM)
+    send_all(env, many_imports(2))  # lands in the long polls already in flight
+    assert daemon.wait() == 0
+    visible, hidden = queue_counts(env)
+    assert hidden == 0, "a message handed to an abandoned long poll stays hidden"
+    handled = len(daemon.imports())
+    assert handled > 0 or visible == len(many_imports(2))
+
+
+def test_second_signal_forces_exit(env: Queues, tmp_path: Path, daemons: list[Daemon]) -> None:
+    daemon = Daemon(env, tmp_path, SIS_CONSUMER_WAIT_TIME_SECONDS="20")
+    daemons.append(daemon)
+    daemon.start()  # ready: the pollers' 20 s long polls are in flight
+    daemon.signal(signal.SIGTERM)
+    wait_until(lambda: "shutdown.draining" in daemon.output(), what="the drain to begin")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(timeout=10) == 1
+    assert "shutdown.forced" in daemon.output()
+    assert "Traceback" not in daemon.output()
+
+
+def test_sigkill_mid_drain_then_restart_counts_every_import_once(
+    env: Queues, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    bodies = many_imports(60)
+    send_all(env, bodies)
+    first = Daemon(env, tmp_path, SIS_CONSUMER_VISIBILITY_TIMEOUT="2", SIS_CONSUMER_POLLERS="2")
+    daemons.append(first)
+    first.start()
+    wait_until(lambda: first.sample("sis_consumer_messages_total") >= 20, what="the drain to start")
+    first.kill()
+    assert queue_counts(env) != (0, 0), "the drain finished before the kill: the test proved nothing"
+
+    second = Daemon(env, tmp_path, SIS_CONSUMER_VISIBILITY_TIMEOUT="2")
+    daemons.append(second)
+    second.start()
+    wait_until(lambda: queue_counts(env) == (0, 0), timeout=60, what="the queue drained after restart")
+    states = {i["sis_batch_id"]: i["state"] for i in second.imports()}
+    assert states == dict.fromkeys(range(1, 61), "imported")
+    assert finished_in_journal(second.db) == dict.fromkeys(range(1, 61), 1)
+    assert second.stop() == 0
