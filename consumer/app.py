@@ -16,6 +16,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from consumer import __version__
+from consumer.adapters.canvas import open_canvas
 from consumer.adapters.sqs import open_queue
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.config import NO_TOKEN_NOTE, Settings
@@ -24,6 +25,7 @@ from consumer.handler import MessageHandler
 from consumer.observability import http
 from consumer.observability.metrics import Metrics
 from consumer.ports import Clock, SystemClock
+from consumer.reconciler import Reconciler, ReconcileSettings
 from consumer.watchdog import Watchdog
 from consumer.worker import PollSettings, Worker
 
@@ -135,14 +137,33 @@ async def serve(
             metrics,
             health,
         )
-        watchdog = Watchdog(store, metrics, clock, settings.gauge_interval)
-        return await _run_until_stopped(worker, watchdog, signals, settings.shutdown_grace)
+        watchdog = Watchdog(store, metrics, clock, settings.gauge_interval, settings.stuck_thresholds)
+        reconciler = None
+        if settings.canvas_url and settings.canvas_token is not None:
+            canvas = await stack.enter_async_context(
+                open_canvas(settings.canvas_url, settings.canvas_token, hook=metrics.record_canvas_response)
+            )
+            reconciler = Reconciler(
+                canvas,
+                store,
+                metrics,
+                clock,
+                ReconcileSettings(
+                    reconcile_after=settings.reconcile_after,
+                    spacing=settings.reconcile_spacing,
+                    interval=settings.gauge_interval,
+                    look_again_after=settings.reconcile_after,
+                ),
+            )
+        return await _run_until_stopped(worker, [watchdog, reconciler], signals, settings.shutdown_grace)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _run_until_stopped(worker: Worker, watchdog: Watchdog, signals: Signals, grace: float) -> int:
+async def _run_until_stopped(
+    worker: Worker, timers: list[Watchdog | Reconciler | None], signals: Signals, grace: float
+) -> int:
     worker_task = asyncio.create_task(worker.run(signals.stop), name="worker")
-    watchdog_task = asyncio.create_task(watchdog.run(signals.stop), name="watchdog")
+    timer_tasks = [asyncio.create_task(t.run(signals.stop)) for t in timers if t is not None]
     stop_wait = asyncio.create_task(signals.stop.wait())
     await asyncio.wait({worker_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
     signals.stop.set()  # also when the worker ended on its own (a bug): wind everything down
@@ -159,9 +180,9 @@ async def _run_until_stopped(worker: Worker, watchdog: Watchdog, signals: Signal
             detail="a long poll cut short may leave a message hidden until its visibility timeout",
         )
         worker_task.cancel()
-    for task in (worker_task, watchdog_task, force_wait, stop_wait):
+    for task in (worker_task, *timer_tasks, force_wait, stop_wait):
         task.cancel()
-    results = await asyncio.gather(worker_task, watchdog_task, return_exceptions=True)
+    results = await asyncio.gather(worker_task, *timer_tasks, return_exceptions=True)
     for result in results:
         if isinstance(result, Exception):
             log.error("shutdown.task_failed", error=repr(result))

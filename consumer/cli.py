@@ -8,17 +8,25 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from consumer import __version__
+from consumer.adapters.canvas import CanvasError, open_canvas
 from consumer.app import Signals, open_store, serve
 from consumer.config import Settings, from_env, parse_duration
+from consumer.core.sis_import import result_summary
 from consumer.core.states import State
+from consumer.core.stuck import stuck_imports
 from consumer.errors import ConfigError, ConsumerError
 from consumer.observability import logging as logs
+from consumer.ports import SystemClock
+from consumer.submit import ImportOptions, exit_code, submit, wait_for_finish
 from consumer.views import import_view, table
 
 EXIT_CONFIG = 2
+EXIT_SUBMIT_FAILED = 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="run the daemon (needs SIS_CONSUMER_QUEUE_URL)")
+    commands.add_parser(
+        "demo", help="a local SQS and a simulated Canvas producing a night of imports, watched by the daemon"
+    )
     imports = commands.add_parser("imports", help="list the imports known to the store")
     imports.add_argument("--json", action="store_true", help="print one JSON array")
     imports.add_argument("--state", choices=[s.value for s in State], help="only imports in this state")
@@ -37,11 +48,42 @@ def _parser() -> argparse.ArgumentParser:
         "--since", help="only imports first seen after this ISO 8601 time or this long ago (e.g. 24h)"
     )
     commands.add_parser("check-config", help="print the effective configuration, secrets masked")
+    _submit_parser(commands.add_parser("submit", help="POST an SIS import to Canvas and record it"))
     return parser
+
+
+_BOOL_OPTIONS = [f.name for f in fields(ImportOptions) if f.type == "bool"]
+_VALUE_OPTIONS = {f.name: f.type for f in fields(ImportOptions) if f.type != "bool"}
+
+
+def _submit_parser(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "POST FILE to the SIS Imports API, record the submission in the store, and print the "
+        "SisImport JSON. Needs SIS_CONSUMER_CANVAS_URL and SIS_CONSUMER_CANVAS_TOKEN[_FILE]. "
+        "With --wait: exit 0 imported, 2 imported_with_messages, 1 failed or aborted, 3 timed out "
+        "(4: Canvas refused or could not take the POST)."
+    )
+    parser.add_argument("file", type=Path, help="a .zip, .csv or .xml SIS file")
+    parser.add_argument("--account-id", default="self", help="the root account (default: self)")
+    parser.add_argument("--raw", action="store_true", help="send the file as the raw body, not multipart")
+    parser.add_argument("--wait", action="store_true", help="follow the import until it finishes")
+    parser.add_argument("--timeout", default="2h", help="with --wait: give up after this long (default 2h)")
+    parser.add_argument(
+        "--api-interval", default="30s", help="with --wait: ask the API this often (default 30s)"
+    )
+    options = parser.add_argument_group("Canvas import options (CANVAS.md §5)")
+    for name in _BOOL_OPTIONS:
+        options.add_argument("--" + name.replace("_", "-"), action="store_true", dest=name)
+    for name, kind in _VALUE_OPTIONS.items():
+        options.add_argument(
+            "--" + name.replace("_", "-"), dest=name, type=int if "int" in str(kind) else str, metavar="VALUE"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "demo":
+        return _demo()
     try:
         settings = from_env(os.environ)
     except ConfigError as exc:
@@ -56,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_imports(settings, args.json, args.state, args.since))
         if args.command == "check-config":
             return _check_config(settings)
+        if args.command == "submit":
+            return asyncio.run(_submit(settings, args))
     except ConfigError as exc:
         print(f"sis-consumer: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -77,12 +121,68 @@ def _run(settings: Settings) -> int:
     return asyncio.run(daemon())
 
 
+def _demo() -> int:
+    from consumer.demo import DEMO_DEFAULTS, run_demo  # the sandbox needs moto: import only here
+
+    try:
+        fmt = os.environ.get("SIS_CONSUMER_LOG_FORMAT", DEMO_DEFAULTS["SIS_CONSUMER_LOG_FORMAT"])
+        logs.configure(os.environ.get("SIS_CONSUMER_LOG_LEVEL", "info"), fmt)
+        return asyncio.run(run_demo(os.environ))
+    except ConfigError as exc:
+        print(f"sis-consumer demo: invalid configuration:\n  {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
 def _check_config(settings: Settings) -> int:
     print(json.dumps(settings.describe(), indent=2, default=str))
     if not settings.queue_url:
         print("sis-consumer: SIS_CONSUMER_QUEUE_URL is not set: `run` will refuse to start", file=sys.stderr)
         return 1
     return 0
+
+
+async def _submit(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.canvas_url or settings.canvas_token is None:
+        raise ConfigError(
+            "submit needs SIS_CONSUMER_CANVAS_URL and SIS_CONSUMER_CANVAS_TOKEN (or _TOKEN_FILE)"
+        )
+    if not args.file.is_file():
+        raise ConfigError(f"{args.file}: no such file")
+    options = ImportOptions(**{f.name: getattr(args, f.name) for f in fields(ImportOptions)})
+    clock = SystemClock()
+    async with (
+        open_store(settings) as store,
+        open_canvas(settings.canvas_url, settings.canvas_token) as canvas,
+    ):
+        try:
+            submitted = await submit(
+                args.file,
+                options,
+                canvas=canvas,
+                store=store,
+                clock=clock,
+                account_ref=args.account_id,
+                raw=args.raw,
+            )
+        except CanvasError as exc:
+            print(f"sis-consumer: Canvas did not take the import: {exc}", file=sys.stderr)
+            return EXIT_SUBMIT_FAILED
+        if not args.wait:
+            print(json.dumps(submitted.sis_import, indent=2))
+            return 0
+        print(f"submitted: SIS import {submitted.sis_batch_id}, waiting for it to finish...", file=sys.stderr)
+        outcome, sis_import = await wait_for_finish(
+            submitted,
+            canvas=canvas,
+            store=store,
+            clock=clock,
+            give_up_after=parse_duration(args.timeout),
+            api_interval=parse_duration(args.api_interval),
+        )
+    print(json.dumps(result_summary(sis_import), indent=2))
+    if outcome is None:
+        print(f"sis-consumer: timed out after {args.timeout}; the import goes on in Canvas", file=sys.stderr)
+    return exit_code(outcome)
 
 
 def _since(text: str | None) -> datetime | None:
@@ -102,7 +202,19 @@ def _since(text: str | None) -> datetime | None:
 async def _imports(settings: Settings, as_json: bool, state: str | None, since: str | None) -> int:
     async with open_store(settings) as store:
         records = await store.records(state=None if state is None else State(state), since=_since(since))
-    views = [import_view(r) for r in records]
+        unfinished = await store.unfinished()
+        submissions = await store.submissions()
+        results = await store.results()
+    stuck = stuck_imports(unfinished, now=datetime.now(UTC), limits=settings.stuck_thresholds)
+    views = [
+        import_view(
+            r,
+            None if (reason := stuck.get(r.key)) is None else reason.value,
+            submissions.get(r.key),
+            results.get(r.key),
+        )
+        for r in records
+    ]
     print(json.dumps(views, indent=2) if as_json else table(views))
     return 0
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
+from consumer.core.stuck import StuckThresholds
 from consumer.errors import ConfigError
 
 PREFIX: Final = "SIS_CONSUMER_"
@@ -69,6 +70,7 @@ class Settings:
     stall_after: float = 120.0
     gauge_interval: float = 5.0
     reconcile_after: float = 600.0
+    reconcile_spacing: float = 1.0
     stuck_never_started: float = 1800.0
     stuck_running: float = 7200.0
     stuck_orphaned: float = 900.0
@@ -85,6 +87,15 @@ class Settings:
     @property
     def metrics_addr(self) -> str:
         return f"{self.metrics_host}:{self.metrics_port}"
+
+    @property
+    def stuck_thresholds(self) -> StuckThresholds:
+        return StuckThresholds(
+            never_started=self.stuck_never_started,
+            running_too_long=self.stuck_running,
+            orphaned=self.stuck_orphaned,
+            silent=self.stuck_silent,
+        )
 
     def require_queue(self) -> str:
         if not self.queue_url:
@@ -112,6 +123,7 @@ _DURATIONS: Final = {
     "STALL_AFTER": "stall_after",
     "GAUGE_INTERVAL": "gauge_interval",
     "RECONCILE_AFTER": "reconcile_after",
+    "RECONCILE_SPACING": "reconcile_spacing",
     "STUCK_NEVER_STARTED": "stuck_never_started",
     "STUCK_RUNNING": "stuck_running",
     "STUCK_ORPHANED": "stuck_orphaned",
@@ -148,7 +160,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
 
     addr = get("METRICS_ADDR") or DEFAULT_METRICS_ADDR
     host, _, port = addr.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not host or not port.isdecimal() or not 0 <= int(port) <= 65535:
         problems.append(f"{PREFIX}METRICS_ADDR: {addr!r} is not host:port")
     else:
         values["metrics_host"], values["metrics_port"] = host.strip("[]"), int(port)
@@ -176,7 +188,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         raw = get(name)
         if raw is None:
             continue
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        if not raw.isdecimal() or not low <= int(raw) <= high:
             problems.append(f"{PREFIX}{name}: {raw!r} is not a whole number from {low} to {high}")
         else:
             values[attr] = int(raw)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from consumer.core.states import State
+from consumer.core.submission import Submission
 from consumer.core.tracker import ImportRecord
 from consumer.observability.logging import redact_text
 
@@ -23,7 +24,28 @@ def created_at(record: ImportRecord) -> datetime:
     )
 
 
-def import_view(record: ImportRecord, stuck: str | None = None) -> dict[str, Any]:
+def submission_view(submission: Submission | None) -> dict[str, Any] | None:
+    if submission is None:
+        return None
+    return {
+        "file_name": submission.file_name,
+        "size": submission.size,
+        "sha256": submission.sha256,
+        "options": dict(submission.options),
+        "submitted_at": _iso(submission.submitted_at),
+        "status": submission.status.value,
+        "http_status": submission.http_status,
+        "error": submission.error,
+        "request_id": submission.request_id,
+    }
+
+
+def import_view(
+    record: ImportRecord,
+    stuck: str | None = None,
+    submission: Submission | None = None,
+    result: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The public JSON shape of one import (DESIGN.md, `sis-consumer imports --json`)."""
     duration = record.duration_seconds
     return {
@@ -46,6 +68,8 @@ def import_view(record: ImportRecord, stuck: str | None = None) -> dict[str, Any
             "developer_key_id": record.developer_key_id,
             "user_agent": None if record.user_agent is None else redact_text(record.user_agent),
         },
+        "submission": submission_view(submission),
+        "result": result,
     }
 
 

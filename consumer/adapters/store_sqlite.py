@@ -19,7 +19,18 @@ from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 from consumer.core.states import AT_REST, SUCCEEDED, State
-from consumer.core.tracker import Applied, Effect, ImportRecord, Observation, Origin, apply
+from consumer.core.submission import Submission, SubmissionStatus
+from consumer.core.tracker import (
+    Applied,
+    Effect,
+    ImportRecord,
+    Observation,
+    Origin,
+    Verdict,
+    apply,
+    effects_between,
+    mark_submitted,
+)
 from consumer.errors import StoreUnavailable
 
 T = TypeVar("T")
@@ -61,11 +72,54 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX journal_import ON journal (account, sis_batch_id);
     """,
+    """
+    ALTER TABLE imports ADD COLUMN last_event_at TEXT;
+    """,
+    """
+    CREATE TABLE submissions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        canvas_url TEXT NOT NULL,
+        account_ref TEXT NOT NULL,
+        account TEXT,
+        account_id TEXT,
+        file_name TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        options TEXT NOT NULL,
+        submitted_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        http_status INTEGER,
+        error TEXT,
+        sis_batch_id INTEGER,
+        request_id TEXT,
+        answered_at TEXT
+    );
+    CREATE INDEX submissions_import ON submissions (account, sis_batch_id);
+    CREATE INDEX submissions_request ON submissions (request_id);
+    CREATE TABLE canvas_accounts (
+        canvas_url TEXT NOT NULL,
+        account_ref TEXT NOT NULL,
+        account TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        PRIMARY KEY (canvas_url, account_ref)
+    );
+    """,
+    """
+    CREATE TABLE results (
+        account TEXT NOT NULL,
+        sis_batch_id INTEGER NOT NULL,
+        fetched_at TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        look_again_at TEXT,
+        PRIMARY KEY (account, sis_batch_id)
+    );
+    """,
 )
 
 _COLUMNS: Final = (
     "account, sis_batch_id, account_id, state, outcome, origin, at_rest, stage_times, "
-    "first_seen_at, last_news_at, finished_at, submitted_at, request_id, developer_key_id, user_agent"
+    "first_seen_at, last_news_at, finished_at, submitted_at, request_id, developer_key_id, user_agent, "
+    "last_event_at"
 )
 
 
@@ -96,6 +150,7 @@ def _to_row(r: ImportRecord) -> tuple[Any, ...]:
         r.request_id,
         r.developer_key_id,
         r.user_agent,
+        _ts(r.last_event_at),
     )
 
 
@@ -118,6 +173,73 @@ def _from_row(row: sqlite3.Row) -> ImportRecord:
         request_id=row["request_id"],
         developer_key_id=row["developer_key_id"],
         user_agent=row["user_agent"],
+        last_event_at=_dt(row["last_event_at"]),
+    )
+
+
+def _write(conn: sqlite3.Connection, record: ImportRecord) -> None:
+    placeholders = ", ".join("?" * len(_COLUMNS.split(",")))
+    conn.execute(
+        f"INSERT OR REPLACE INTO imports ({_COLUMNS}) VALUES ({placeholders})",
+        _to_row(record),
+    )
+
+
+def _read(conn: sqlite3.Connection, account: str, sis_batch_id: int) -> ImportRecord | None:
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM imports WHERE account = ? AND sis_batch_id = ?",
+        (account, sis_batch_id),
+    ).fetchone()
+    return None if row is None else _from_row(row)
+
+
+def _join_submission(
+    conn: sqlite3.Connection, old: ImportRecord | None, result: Applied, obs: Observation, now: datetime
+) -> Applied:
+    """An event of an import we submitted: mark it ours, by batch id or by the POST's request id.
+
+    The event may come before the POST's answer is recorded; then `answer_submission` joins.
+    """
+    record = result.record
+    if record.origin is Origin.SUBMITTED:
+        return result
+    row = conn.execute(
+        "SELECT id, submitted_at, sis_batch_id FROM submissions WHERE status IN ('accepted', 'rejected')"
+        " AND ((account = ? AND sis_batch_id = ?) OR (request_id IS NOT NULL AND request_id = ?))"
+        " ORDER BY id LIMIT 1",
+        (obs.account, obs.sis_batch_id, obs.request_id),
+    ).fetchone()
+    if row is None:
+        return result
+    if row["sis_batch_id"] is None:  # a 400 that still left a batch behind (an orphan)
+        conn.execute(
+            "UPDATE submissions SET sis_batch_id = ?, account = ? WHERE id = ?",
+            (obs.sis_batch_id, obs.account, row["id"]),
+        )
+    submitted_at = datetime.fromisoformat(row["submitted_at"])
+    joined = mark_submitted(record, submitted_at, now).record
+    return Applied(joined, result.verdict, effects_between(old, joined))
+
+
+def _submission_from_row(row: sqlite3.Row) -> Submission:
+    submitted_at = datetime.fromisoformat(row["submitted_at"])
+    return Submission(
+        id=row["id"],
+        canvas_url=row["canvas_url"],
+        account_ref=row["account_ref"],
+        account=row["account"],
+        account_id=row["account_id"],
+        file_name=row["file_name"],
+        size=row["size"],
+        sha256=row["sha256"],
+        options=MappingProxyType(json.loads(row["options"])),
+        submitted_at=submitted_at,
+        status=SubmissionStatus(row["status"]),
+        http_status=row["http_status"],
+        error=row["error"],
+        sis_batch_id=row["sis_batch_id"],
+        request_id=row["request_id"],
+        answered_at=_dt(row["answered_at"]),
     )
 
 
@@ -128,11 +250,15 @@ def describe_effects(effects: Sequence[Effect]) -> str:
 def connect(path: Path) -> sqlite3.Connection:
     """Open the database, apply pending migrations, and return the connection."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    migrate(conn)
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -179,32 +305,11 @@ class SqliteStore:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            row = conn.execute(
-                f"SELECT {_COLUMNS} FROM imports WHERE account = ? AND sis_batch_id = ?",
-                (obs.account, obs.sis_batch_id),
-            ).fetchone()
-            result = apply(None if row is None else _from_row(row), obs, now)
-            if result.record is not None and (row is None or result.changed):
-                placeholders = ", ".join("?" * len(_COLUMNS.split(",")))
-                conn.execute(
-                    f"INSERT OR REPLACE INTO imports ({_COLUMNS}) VALUES ({placeholders})",
-                    _to_row(result.record),
-                )
-            conn.execute(
-                "INSERT INTO journal (recorded_at, account, sis_batch_id, source, state, observed_at,"
-                " message_id, verdict, effects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    _ts(now),
-                    obs.account,
-                    obs.sis_batch_id,
-                    obs.source,
-                    obs.state.value,
-                    _ts(obs.at),
-                    message_id,
-                    result.verdict.value,
-                    describe_effects(result.effects),
-                ),
-            )
+            old = _read(conn, obs.account, obs.sis_batch_id)
+            result = _join_submission(conn, old, apply(old, obs, now), obs, now)
+            if old is None or result.changed:
+                _write(conn, result.record)
+            self._journal(conn, obs, now, message_id, result)
             conn.execute("COMMIT")
         except BaseException:
             # SQLite has already rolled back on some errors (SQLITE_FULL, IOERR...): a second
@@ -213,6 +318,200 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
             raise
         return result
+
+    async def record(self, account: str, sis_batch_id: int) -> ImportRecord | None:
+        return await self._call(lambda: _read(self._conn, account, sis_batch_id))
+
+    async def record_submission(self, submission: Submission) -> int:
+        """Write down what we are about to POST; returns the submission's id."""
+
+        def insert() -> int:
+            cursor = self._conn.execute(
+                "INSERT INTO submissions (canvas_url, account_ref, account, account_id, file_name, size,"
+                " sha256, options, submitted_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    submission.canvas_url,
+                    submission.account_ref,
+                    submission.account,
+                    submission.account_id,
+                    submission.file_name,
+                    submission.size,
+                    submission.sha256,
+                    json.dumps(dict(submission.options), sort_keys=True),
+                    _ts(submission.submitted_at),
+                    submission.status.value,
+                ),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+        return await self._call(insert)
+
+    async def answer_submission(
+        self,
+        submission_id: int,
+        *,
+        status: SubmissionStatus,
+        now: datetime,
+        http_status: int | None = None,
+        error: str | None = None,
+        request_id: str | None = None,
+        observation: Observation | None = None,
+    ) -> Applied | None:
+        """Record the POST's answer; with the import it created (`observation`, from the answer),
+        join it to the import's record in the same transaction."""
+        return await self._call(
+            lambda: self._answer(submission_id, status, now, http_status, error, request_id, observation)
+        )
+
+    def _answer(
+        self,
+        submission_id: int,
+        status: SubmissionStatus,
+        now: datetime,
+        http_status: int | None,
+        error: str | None,
+        request_id: str | None,
+        obs: Observation | None,
+    ) -> Applied | None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "UPDATE submissions SET status = ?, http_status = ?, error = ?, request_id = ?,"
+                " answered_at = ?, sis_batch_id = COALESCE(?, sis_batch_id) WHERE id = ?",
+                (
+                    status.value,
+                    http_status,
+                    error,
+                    request_id,
+                    _ts(now),
+                    None if obs is None else obs.sis_batch_id,
+                    submission_id,
+                ),
+            )
+            result = None
+            if obs is not None:
+                submitted = conn.execute(
+                    "SELECT submitted_at FROM submissions WHERE id = ?", (submission_id,)
+                ).fetchone()["submitted_at"]
+                old = _read(conn, obs.account, obs.sis_batch_id)
+                record = apply(old, obs, now).record
+                record = mark_submitted(record, datetime.fromisoformat(submitted), now).record
+                result = Applied(record, Verdict.APPLIED, effects_between(old, record))
+                _write(conn, record)
+                self._journal(conn, obs, now, f"submission:{submission_id}", result)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    async def submission(self, submission_id: int) -> Submission | None:
+        def read() -> Submission | None:
+            row = self._conn.execute("SELECT * FROM submissions WHERE id = ?", (submission_id,)).fetchone()
+            return None if row is None else _submission_from_row(row)
+
+        return await self._call(read)
+
+    async def submissions(self) -> dict[tuple[str, int], Submission]:
+        """Submissions that created an import, by that import's key."""
+
+        def read() -> dict[tuple[str, int], Submission]:
+            rows = self._conn.execute(
+                "SELECT * FROM submissions WHERE account IS NOT NULL AND sis_batch_id IS NOT NULL ORDER BY id"
+            ).fetchall()
+            return {(r["account"], r["sis_batch_id"]): _submission_from_row(r) for r in rows}
+
+        return await self._call(read)
+
+    async def cached_account(self, canvas_url: str, account_ref: str) -> tuple[str, str] | None:
+        """(uuid, local id) of an account learned before, for this Canvas."""
+        row = await self._call(
+            lambda: self._conn.execute(
+                "SELECT account, account_id FROM canvas_accounts WHERE canvas_url = ? AND account_ref = ?",
+                (canvas_url, account_ref),
+            ).fetchone()
+        )
+        return None if row is None else (row["account"], row["account_id"])
+
+    async def cache_account(self, canvas_url: str, account_ref: str, account: str, account_id: str) -> None:
+        await self._call(
+            lambda: self._conn.execute(
+                "INSERT OR REPLACE INTO canvas_accounts (canvas_url, account_ref, account, account_id)"
+                " VALUES (?, ?, ?, ?)",
+                (canvas_url, account_ref, account, account_id),
+            )
+        )
+
+    @staticmethod
+    def _journal(
+        conn: sqlite3.Connection, obs: Observation, now: datetime, message_id: str | None, result: Applied
+    ) -> None:
+        conn.execute(
+            "INSERT INTO journal (recorded_at, account, sis_batch_id, source, state, observed_at,"
+            " message_id, verdict, effects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                _ts(now),
+                obs.account,
+                obs.sis_batch_id,
+                obs.source,
+                obs.state.value,
+                _ts(obs.at),
+                message_id,
+                result.verdict.value,
+                describe_effects(result.effects),
+            ),
+        )
+
+    async def results_due(
+        self, account: str, now: datetime, limit: int = 20
+    ) -> list[tuple[ImportRecord, bool]]:
+        """Finished imports of `account` whose SisImport was never fetched, or is due its second
+        look; with True for a second look."""
+        columns = ", ".join("i." + c.strip() for c in _COLUMNS.split(","))
+        query = (
+            f"SELECT {columns}, r.account IS NOT NULL AS fetched FROM imports i"
+            " LEFT JOIN results r ON r.account = i.account AND r.sis_batch_id = i.sis_batch_id"
+            " WHERE i.account = ? AND i.outcome IS NOT NULL"
+            " AND (r.account IS NULL OR (r.look_again_at IS NOT NULL AND r.look_again_at <= ?))"
+            " ORDER BY i.finished_at LIMIT ?"
+        )
+        rows = await self._call(lambda: self._conn.execute(query, (account, _ts(now), limit)).fetchall())
+        return [(_from_row(r), bool(r["fetched"])) for r in rows]
+
+    async def save_result(
+        self,
+        account: str,
+        sis_batch_id: int,
+        summary: dict[str, Any],
+        now: datetime,
+        look_again_at: datetime | None,
+    ) -> bool:
+        """Store a fetched result; True the first time (when its messages are still to be counted)."""
+
+        def save() -> bool:
+            first = (
+                self._conn.execute(
+                    "SELECT 1 FROM results WHERE account = ? AND sis_batch_id = ?", (account, sis_batch_id)
+                ).fetchone()
+                is None
+            )
+            self._conn.execute(
+                "INSERT OR REPLACE INTO results (account, sis_batch_id, fetched_at, summary, look_again_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (account, sis_batch_id, _ts(now), json.dumps(summary), _ts(look_again_at)),
+            )
+            return first
+
+        return await self._call(save)
+
+    async def results(self) -> dict[tuple[str, int], dict[str, Any]]:
+        rows = await self._call(
+            lambda: self._conn.execute("SELECT account, sis_batch_id, summary FROM results").fetchall()
+        )
+        return {(r["account"], r["sis_batch_id"]): json.loads(r["summary"]) for r in rows}
 
     async def records(
         self, *, state: State | None = None, since: datetime | None = None
@@ -255,6 +554,9 @@ async def _open(path: Path) -> AsyncIterator[SqliteStore]:
     except sqlite3.Error as exc:
         executor.shutdown(wait=False)
         raise StoreUnavailable(f"cannot open {path}: {exc}") from exc
+    except BaseException:
+        executor.shutdown(wait=False)
+        raise
     try:
         yield SqliteStore(conn, executor)
     finally:

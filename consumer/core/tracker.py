@@ -78,6 +78,8 @@ class ImportRecord:
     """The finished state, kept when a restore follows."""
     origin: Origin = Origin.EXTERNAL
     submitted_at: datetime | None = None
+    last_event_at: datetime | None = None
+    """The latest event time of a Live Event about this import; None: only the API has spoken."""
     request_id: str | None = None
     developer_key_id: str | None = None
     user_agent: str | None = None
@@ -164,6 +166,7 @@ def apply(record: ImportRecord | None, obs: Observation, now: datetime) -> Appli
             request_id=obs.request_id,
             developer_key_id=obs.developer_key_id,
             user_agent=obs.user_agent,
+            last_event_at=obs.at if obs.source == "event" else None,
         )
         return Applied(new, Verdict.APPLIED, effects_between(None, new))
 
@@ -171,7 +174,10 @@ def apply(record: ImportRecord | None, obs: Observation, now: datetime) -> Appli
         raise ValueError("observation belongs to another import")
 
     known_at = record.stage_times.get(obs.state)
-    if known_at is not None and known_at <= obs.at:
+    last_event_at = record.last_event_at
+    if obs.source == "event":
+        last_event_at = obs.at if last_event_at is None else max(last_event_at, obs.at)
+    if known_at is not None and known_at <= obs.at and last_event_at == record.last_event_at:
         return Applied(record, Verdict.DUPLICATE)
 
     stage_times = dict(record.stage_times)
@@ -190,6 +196,7 @@ def apply(record: ImportRecord | None, obs: Observation, now: datetime) -> Appli
         request_id=_merge(record.request_id, obs.request_id),
         developer_key_id=_merge(record.developer_key_id, obs.developer_key_id),
         user_agent=_merge(record.user_agent, obs.user_agent),
+        last_event_at=last_event_at,
     )
     if known_at is not None:
         verdict = Verdict.DUPLICATE

@@ -15,8 +15,11 @@ REDACTED: Final = "[REDACTED]"
 _SECRET_KEYS: Final = frozenset(
     {"access_token", "authorization", "token", "canvas_token", "password", "secret", "api_key"}
 )
-# `metadata.url` of Canvas events carries the query string as sent: `?access_token=...`.
-_QUERY_SECRET = re.compile(r"(?i)((?:access_token|api_key|token|password|secret)=)[^&\s#\"']+")
+# `metadata.url` of Canvas events carries the query string as sent: `?access_token=...`; a mapping
+# printed into a message (an exception about request params, a JSON body) shows `'access_token': '...'`.
+_QUERY_SECRET = re.compile(
+    r"""(?i)((?:access_token|api_key|token|password|secret)(?:=|\\*["']\s*:\s*\\*["']))[^&\s#"'\\]+"""
+)
 _BEARER = re.compile(r"(?i)\b(bearer|token)(\s+)[A-Za-z0-9~._+/=-]{8,}")
 _LEVELS: Final = {
     "debug": logging.DEBUG,
@@ -27,10 +30,11 @@ _LEVELS: Final = {
 
 
 def redact_text(text: str) -> str:
-    if "=" not in text and " " not in text:
+    if "=" not in text and " " not in text and ":" not in text:
         return text
-    text = _QUERY_SECRET.sub(rf"\1{REDACTED}", text)
-    return _BEARER.sub(rf"\1\2{REDACTED}", text)
+    # Bearer first: `"token": "Bearer <t>"` must not lose its `Bearer` to the key rule and keep `<t>`.
+    text = _BEARER.sub(rf"\1\2{REDACTED}", text)
+    return _QUERY_SECRET.sub(rf"\1{REDACTED}", text)
 
 
 def redact_value(value: Any) -> Any:

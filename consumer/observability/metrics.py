@@ -11,6 +11,7 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from consumer import __version__
+from consumer.core.stuck import StuckReason
 from consumer.core.tracker import (
     Applied,
     DurationMeasured,
@@ -128,6 +129,11 @@ class Metrics:
             registry=r,
         )
         self.canvas_rate_limit_remaining.set(float("nan"))  # no Canvas call yet is not "0 left"
+        self.canvas_request_cost = Counter(
+            "sis_consumer_canvas_request_cost",
+            "Sum of X-Request-Cost of Canvas API responses: what we drew from the rate-limit bucket.",
+            registry=r,
+        )
         self.reconciliations = Counter(
             "sis_consumer_reconciliations",
             "Imports looked up through the Canvas API, by what the answer changed.",
@@ -159,6 +165,15 @@ class Metrics:
                 gauge = self.last_success.labels(record.account)
                 gauge.set(max(_gauge_value(gauge), effect.at.timestamp()))
 
+    def record_canvas_response(
+        self, endpoint: str, status: str, remaining: float | None, cost: float | None
+    ) -> None:
+        self.canvas_requests.labels(endpoint, status).inc()
+        if remaining is not None:
+            self.canvas_rate_limit_remaining.set(remaining)
+        if cost is not None:
+            self.canvas_request_cost.inc(cost)
+
     def refresh_progress(
         self,
         unfinished: Iterable[ImportRecord],
@@ -184,6 +199,14 @@ class Metrics:
         for account, at in last_successes.items():
             gauge = self.last_success.labels(account)
             gauge.set(max(_gauge_value(gauge), at.timestamp()))
+
+    def refresh_stuck(self, stuck: Mapping[tuple[str, int], StuckReason]) -> None:
+        counts: dict[tuple[str, str], int] = {}
+        for (account, _), reason in stuck.items():
+            counts[(account, reason.value)] = counts.get((account, reason.value), 0) + 1
+        self.stuck.clear()
+        for (account, reason_label), n in counts.items():
+            self.stuck.labels(account, reason_label).set(n)
 
 
 def _gauge_value(gauge: Gauge) -> float:

@@ -107,6 +107,7 @@ def test_first_observation_creates_a_record_of_that_state() -> None:
         origin=Origin.EXTERNAL,
         request_id="req-1",
         user_agent="ua",
+        last_event_at=o.at,
     )
 
 

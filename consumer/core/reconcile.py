@@ -1,0 +1,51 @@
+"""Which imports to look up in Canvas, and what the answer meant. Pure.
+
+Events are hints (CANVAS.md §1): no event for `aborted` or `cleanup_batch`, and any event may be
+lost. An unfinished import with no news for `reconcile_after` is asked about, oldest news first,
+and not asked about again for another `reconcile_after`, so a backlog (after an outage) drains at
+the pace the caller allows instead of in a burst.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from enum import StrEnum
+
+from consumer.core.tracker import Applied, Finished, ImportRecord, Verdict
+
+
+class ReconcileResult(StrEnum):
+    UNCHANGED = "unchanged"
+    ADVANCED = "advanced"
+    FINISHED_SILENTLY = "finished_silently"
+    NOT_FOUND = "not_found"
+    ERROR = "error"
+
+
+def due_for_check(
+    unfinished: Iterable[ImportRecord],
+    *,
+    account: str,
+    now: datetime,
+    reconcile_after: float,
+    last_checked: Mapping[tuple[str, int], datetime],
+) -> list[ImportRecord]:
+    """Imports of `account` with no news (and no check) for `reconcile_after`, stalest first."""
+    due = []
+    for record in unfinished:
+        if record.account != account:
+            continue
+        checked = last_checked.get(record.key)
+        quiet_since = max(record.last_news_at, checked) if checked else record.last_news_at
+        if (now - quiet_since).total_seconds() >= reconcile_after:
+            due.append((quiet_since, record.sis_batch_id, record))
+    return [record for _, _, record in sorted(due, key=lambda item: (item[0], item[1]))]
+
+
+def classify(applied: Applied) -> ReconcileResult:
+    if any(isinstance(e, Finished) for e in applied.effects):
+        return ReconcileResult.FINISHED_SILENTLY
+    if applied.verdict is Verdict.APPLIED:
+        return ReconcileResult.ADVANCED
+    return ReconcileResult.UNCHANGED

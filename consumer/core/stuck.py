@@ -1,0 +1,79 @@
+"""When an unfinished import is stuck, and why: the cases that page (DESIGN.md, "Stuck").
+
+Canvas runs one import per root account at a time, so waiting behind a running import is normal;
+waiting behind nothing is not. Times in a state come from Canvas's clock (event or API
+timestamps); `now` is ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from consumer.core.states import RUNNING, State, is_at_rest
+from consumer.core.tracker import ImportRecord, Origin
+
+
+class StuckReason(StrEnum):
+    NEVER_STARTED = "never_started"
+    RUNNING_TOO_LONG = "running_too_long"
+    ORPHANED = "orphaned"
+    SILENT = "silent"
+
+
+@dataclass(frozen=True, slots=True)
+class StuckThresholds:
+    never_started: float = 1800.0
+    running_too_long: float = 7200.0
+    orphaned: float = 900.0
+    silent: float = 300.0
+
+
+def _age(since: datetime | None, now: datetime) -> float:
+    return 0.0 if since is None else (now - since).total_seconds()
+
+
+def stuck_reason(
+    record: ImportRecord, *, now: datetime, account_busy: bool, limits: StuckThresholds
+) -> StuckReason | None:
+    """Why this import is stuck, or None. `account_busy`: another import of its account runs."""
+    if is_at_rest(record.state) or record.state is State.RESTORING:
+        return None
+    if (
+        record.origin is Origin.SUBMITTED
+        and record.last_event_at is None
+        and _age(record.submitted_at, now) > limits.silent
+    ):
+        return StuckReason.SILENT
+    times = record.stage_times
+    if record.state is State.INITIALIZING and _age(times[State.INITIALIZING], now) > limits.orphaned:
+        return StuckReason.ORPHANED
+    if record.state in RUNNING:
+        since = times.get(State.IMPORTING) or times[record.state]
+        if _age(since, now) > limits.running_too_long:
+            return StuckReason.RUNNING_TOO_LONG
+        return None
+    waiting_since = min(times.values())
+    if not account_busy and _age(waiting_since, now) > limits.never_started:
+        return StuckReason.NEVER_STARTED
+    return None
+
+
+def stuck_imports(
+    unfinished: Iterable[ImportRecord], *, now: datetime, limits: StuckThresholds
+) -> dict[tuple[str, int], StuckReason]:
+    """Judge every unfinished import against the others of its account."""
+    records = list(unfinished)
+    running: dict[str, set[int]] = {}
+    for r in records:
+        if r.state in RUNNING:
+            running.setdefault(r.account, set()).add(r.sis_batch_id)
+    verdicts: dict[tuple[str, int], StuckReason] = {}
+    for r in records:
+        busy = bool(running.get(r.account, set()) - {r.sis_batch_id})
+        reason = stuck_reason(r, now=now, account_busy=busy, limits=limits)
+        if reason is not None:
+            verdicts[r.key] = reason
+    return verdicts

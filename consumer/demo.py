@@ -1,0 +1,160 @@
+"""`sis-consumer demo`: the embedded default. A local SQS, a simulated Canvas producing a night of
+SIS imports, and the real daemon (`app.serve`, the same wiring as `run`) watching them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from consumer.adapters.canvas import CanvasError, open_canvas
+from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
+from consumer.app import Signals, serve
+from consumer.config import Secret, from_env
+from consumer.core.stuck import stuck_imports
+from consumer.ports import SystemClock
+from consumer.sandbox.knobs import Knobs
+from consumer.sandbox.stack import Sandbox
+from consumer.submit import ImportOptions, submit
+
+# Canvas takes minutes to hours; the demo runs a night in about a minute.
+KNOBS = Knobs(
+    seed=7,
+    queue_seconds=0.5,
+    importing_seconds=3.0,
+    cleanup_seconds=1.0,
+    errors_attachment_seconds=2.0,
+    after_abort_seconds=4.0,
+    duplicate_rate=0.05,
+    delivery_jitter_seconds=0.3,
+    messages_per_import=4,
+)
+DEMO_DEFAULTS = {
+    "SIS_CONSUMER_LOG_FORMAT": "console",
+    "SIS_CONSUMER_WAIT_TIME_SECONDS": "2",
+    "SIS_CONSUMER_GAUGE_INTERVAL": "1s",
+    "SIS_CONSUMER_RECONCILE_AFTER": "6s",
+    "SIS_CONSUMER_RECONCILE_SPACING": "200ms",
+    "SIS_CONSUMER_STUCK_RUNNING": "25s",
+    "SIS_CONSUMER_STUCK_NEVER_STARTED": "30s",
+    "SIS_CONSUMER_STUCK_ORPHANED": "20s",
+    "SIS_CONSUMER_STUCK_SILENT": "15s",
+    "SIS_CONSUMER_SHUTDOWN_GRACE": "10s",
+}
+SUBMITTED_ACCOUNT, UI_ACCOUNT = 1, 2
+CSV = b"user_id,login_id,first_name,last_name,email,status\nu1,jdoe,Jane,Doe,jdoe@example.edu,active\n"
+
+
+async def night(sandbox: Sandbox, store_path: Path) -> None:
+    """The scripted night: our cron-style submissions on one account, the Canvas UI on another."""
+    canvas = sandbox.canvas
+    ours = [
+        ("imported", {}),
+        ("imported_with_messages", {}),
+        ("failed_with_messages", {}),
+        ("aborted", {}),  # Canvas sends no event for an abort: the reconciler finds it
+        ("imported", {"lose": ["imported"]}),  # a lost terminal event, recovered from the API
+        ("imported", {"stuck": True}),  # the job dies: running_too_long after a while
+        ("imported", {}),  # waits behind the stuck one: NOT stuck itself
+    ]
+    theirs = ["imported", "failed", "imported_with_messages", "imported", "imported"]
+    token = Secret(canvas.tokens[SUBMITTED_ACCOUNT])
+    async with open_sqlite(store_path) as store, open_canvas(canvas.url, token) as client:
+        for i in range(max(len(ours), len(theirs))):
+            if i < len(ours):
+                outcome, extra = ours[i]
+                canvas.plan(SUBMITTED_ACCOUNT, outcome, **extra)  # type: ignore[arg-type]
+                await _submit_one(client, store, i)
+            if i < len(theirs):
+                canvas.plan(UI_ACCOUNT, theirs[i])  # type: ignore[arg-type]
+                await canvas.start_import(UI_ACCOUNT, CSV, f"ui-upload-{i}.csv")
+            await asyncio.sleep(2.5)
+        while True:  # a quiet trickle afterwards, so the graphs keep moving
+            await asyncio.sleep(15)
+            canvas.plan(UI_ACCOUNT, "imported")
+            await canvas.start_import(UI_ACCOUNT, CSV, "ui-upload-late.csv")
+
+
+async def _submit_one(client: object, store: SqliteStore, i: int) -> None:
+    from consumer.adapters.canvas import CanvasClient
+
+    assert isinstance(client, CanvasClient)
+    path = Path(tempfile.gettempdir()) / f"sis-demo-{os.getpid()}-{i}.csv"
+    path.write_bytes(CSV)
+    try:
+        await submit(path, ImportOptions(), canvas=client, store=store, clock=SystemClock())
+    except CanvasError as exc:
+        print(f"demo: submission {i} refused: {exc}", file=sys.stderr)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+async def summary(store_path: Path, settings_limits: object, every: float = 5.0) -> None:
+    from consumer.core.stuck import StuckThresholds
+
+    assert isinstance(settings_limits, StuckThresholds)
+    async with open_sqlite(store_path) as store:
+        while True:
+            await asyncio.sleep(every)
+            records = await store.records()
+            unfinished = await store.unfinished()
+            stuck = stuck_imports(unfinished, now=SystemClock().now(), limits=settings_limits)
+            states = Counter(r.state.value for r in records)
+            durations = sorted(d for r in records if (d := r.duration_seconds) is not None)
+            lines = ["", "── sis-consumer demo: what the daemon knows " + "─" * 30]
+            lines.append("  imports: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+            if durations:
+                p50 = durations[len(durations) // 2]
+                lines.append(
+                    f"  duration: median {p50:.1f}s, longest {durations[-1]:.1f}s ({len(durations)} finished)"
+                )
+            for (account, batch), reason in sorted(stuck.items()):
+                lines.append(f"  STUCK: import {batch} of account {account[:8]}…: {reason.value}")
+            if not stuck:
+                lines.append("  stuck: none")
+            print("\n".join(lines) + "\n", flush=True)
+
+
+async def run_demo(env: Mapping[str, str]) -> int:
+    signals = Signals()
+    with signals.installed(), tempfile.TemporaryDirectory(prefix="sis-consumer-demo-") as workdir:
+        async with Sandbox(knobs=KNOBS) as sandbox:
+            # botocore reads the endpoint and credentials from the environment: point it at moto.
+            os.environ.update(sandbox.queues.env())
+            store_path = Path(workdir) / "demo.db"
+            settings = from_env(
+                {
+                    **DEMO_DEFAULTS,
+                    **env,
+                    **sandbox.env(SUBMITTED_ACCOUNT),
+                    "SIS_CONSUMER_STORE": f"sqlite:///{store_path}",
+                }
+            )
+            print(
+                f"sis-consumer demo: a simulated Canvas at {sandbox.canvas.url}, a local SQS at "
+                f"{sandbox.queues.endpoint_url}.\n"
+                f"Metrics: http://{settings.metrics_addr}/metrics   (Ctrl-C stops everything)\n",
+                flush=True,
+            )
+            tasks: list[asyncio.Task[None]] = []
+
+            def started(_port: int) -> None:
+                tasks.append(asyncio.create_task(night(sandbox, store_path)))
+                tasks.append(asyncio.create_task(summary(store_path, settings.stuck_thresholds)))
+
+            try:
+                return await serve(settings, signals, registry=CollectorRegistry(), on_ready=started)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task

@@ -1,0 +1,171 @@
+"""Ask Canvas what events cannot tell: silent aborts, cleanup, lost events, and the results.
+
+One request at a time (the client holds a lock per token), spaced by `spacing`, and each import is
+asked about at most once per `reconcile_after`, so catching up after an outage is a steady trickle,
+not a storm. Answers go through the same `apply` as events (source `api`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from consumer.adapters.canvas import CanvasClient, CanvasError, CanvasNotFound
+from consumer.adapters.store_sqlite import SqliteStore
+from consumer.core.backoff import backoff_seconds
+from consumer.core.reconcile import ReconcileResult, classify, due_for_check
+from consumer.core.sis_import import api_observation, result_summary
+from consumer.core.tracker import ImportRecord
+from consumer.observability.metrics import Metrics
+from consumer.ports import Clock
+
+log = structlog.get_logger("sis_consumer.reconciler")
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileSettings:
+    reconcile_after: float = 600.0
+    spacing: float = 1.0
+    """Seconds between two Canvas requests."""
+    interval: float = 5.0
+    look_again_after: float = 600.0
+    """When a finished import had messages but no errors_attachment yet, fetch it once more then."""
+
+
+class Reconciler:
+    def __init__(
+        self,
+        canvas: CanvasClient,
+        store: SqliteStore,
+        metrics: Metrics,
+        clock: Clock,
+        settings: ReconcileSettings,
+    ) -> None:
+        self._canvas = canvas
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self._settings = settings
+        self._checked: dict[tuple[str, int], datetime] = {}
+        self.account: str | None = None
+        self.account_id: str | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._learn_account(stop)
+        while not stop.is_set():
+            try:
+                await self.tick(stop)
+            except Exception as exc:  # the loop outlives any one failure
+                log.warning("reconcile.tick_failed", error=str(exc))
+            await _wait(stop, self._settings.interval)
+
+    async def _learn_account(self, stop: asyncio.Event) -> None:
+        """Which root account this Canvas token serves: only its imports are reconciled."""
+        attempt = 0
+        while not stop.is_set():
+            try:
+                account = await self._canvas.account("self")
+                self.account, self.account_id = str(account["uuid"]), str(account["id"])
+                log.info("reconcile.account", account=self.account, account_id=self.account_id)
+                return
+            except (CanvasError, KeyError) as exc:
+                attempt += 1
+                log.warning("reconcile.account_unknown", error=str(exc), attempt=attempt)
+                await _wait(stop, backoff_seconds(attempt, base=2.0, cap=300.0))
+
+    async def tick(self, stop: asyncio.Event) -> None:
+        if self.account is None:
+            return
+        now = self._clock.now()
+        due = due_for_check(
+            await self._store.unfinished(),
+            account=self.account,
+            now=now,
+            reconcile_after=self._settings.reconcile_after,
+            last_checked=self._checked,
+        )
+        for record in due:
+            if stop.is_set() or not await self._check(record):
+                return
+            await _wait(stop, self._settings.spacing)
+        for record, second_look in await self._store.results_due(self.account, self._clock.now()):
+            if stop.is_set() or not await self._fetch_result(record, second_look):
+                return
+            await _wait(stop, self._settings.spacing)
+
+    async def _check(self, record: ImportRecord) -> bool:
+        """Look one import up; False when Canvas is unavailable (stop for this tick)."""
+        self._checked[record.key] = self._clock.now()
+        account_id = record.account_id or self.account_id
+        assert account_id is not None
+        context = {"account": record.account, "sis_batch_id": record.sis_batch_id, "was": record.state.value}
+        try:
+            sis_import = await self._canvas.sis_import(account_id, record.sis_batch_id)
+        except CanvasNotFound:
+            self._count(ReconcileResult.NOT_FOUND)
+            log.warning("reconcile.not_found", **context)
+            return True
+        except CanvasError as exc:
+            self._count(ReconcileResult.ERROR)
+            log.warning("reconcile.failed", error=str(exc), **context)
+            return not exc.retryable
+        obs = api_observation(
+            sis_import, account=record.account, account_id=account_id, now=self._clock.now()
+        )
+        if obs is None or obs.sis_batch_id != record.sis_batch_id:
+            self._count(ReconcileResult.ERROR)
+            log.warning("reconcile.unusable_answer", **context)
+            return True
+        applied = await self._store.apply(obs, self._clock.now())
+        self._metrics.record_applied(applied)
+        result = classify(applied)
+        self._count(result)
+        log.info(f"reconcile.{result.value}", state=applied.record.state.value, **context)
+        return True
+
+    async def _fetch_result(self, record: ImportRecord, second_look: bool) -> bool:
+        account_id = record.account_id or self.account_id
+        assert account_id is not None
+        try:
+            sis_import = await self._canvas.sis_import(account_id, record.sis_batch_id)
+        except CanvasNotFound:
+            sis_import = {}
+        except CanvasError as exc:
+            log.warning("result.fetch_failed", sis_batch_id=record.sis_batch_id, error=str(exc))
+            return not exc.retryable
+        summary = result_summary(sis_import)
+        has_messages = summary["warning_count"] or summary["error_count"]
+        look_again = None
+        if not second_look and has_messages and not summary["errors_attachment"]:
+            look_again = self._clock.now() + timedelta(seconds=self._settings.look_again_after)
+        first = await self._store.save_result(
+            record.account, record.sis_batch_id, summary, self._clock.now(), look_again
+        )
+        if first:
+            self._metrics.import_messages.labels(record.account, "warning").inc(summary["warning_count"])
+            self._metrics.import_messages.labels(record.account, "error").inc(summary["error_count"])
+            log.info(
+                "import.finished",
+                account=record.account,
+                sis_batch_id=record.sis_batch_id,
+                state=(record.outcome or record.state).value,
+                origin=record.origin.value,
+                duration_seconds=record.duration_seconds,
+                **{
+                    k: summary[k]
+                    for k in ("warning_count", "error_count", "first_errors", "errors_attachment")
+                },
+            )
+        return True
+
+    def _count(self, result: ReconcileResult) -> None:
+        self._metrics.reconciliations.labels(result.value).inc()
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

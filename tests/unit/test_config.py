@@ -1,0 +1,251 @@
+"""`consumer.config.from_env`: one validated settings object from an environment mapping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from consumer.config import DEFAULT_STORE, Secret, Settings, from_env
+from consumer.errors import ConfigError
+
+TOKEN = "7~Zq8dXk2PLmN4vB6rT1yU3wE5sA9fG0hJcK"
+QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/canvas-live-events-prod"
+CANVAS = "https://school.instructure.com"
+
+
+def problems(env: dict[str, str]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        from_env(env)
+    return str(caught.value).splitlines()
+
+
+def test_empty_environment_gives_the_defaults() -> None:
+    settings = from_env({})
+
+    assert settings == Settings()
+    assert settings.store_url == DEFAULT_STORE
+    assert settings.metrics_addr == "127.0.0.1:9464"
+    assert (settings.pollers, settings.wait_time_seconds, settings.visibility_timeout) == (4, 20, 60.0)
+    assert (settings.queue_url, settings.dlq_url, settings.canvas_token) == (None, None, None)
+    assert settings.accounts == frozenset()
+    assert (settings.log_format, settings.log_level) == ("json", "info")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90.0), ("90s", 90.0), ("15m", 900.0), ("2h", 7200.0), ("500ms", 0.5), ("1.5h", 5400.0)],
+)
+def test_durations_accept_seconds_or_a_unit(text: str, seconds: float) -> None:
+    settings = from_env({"SIS_CONSUMER_RECONCILE_AFTER": text})
+
+    assert settings.reconcile_after == seconds
+
+
+@pytest.mark.parametrize("text", ["ten minutes", "15 min", "-5", "5x", "h"])
+def test_a_bad_duration_is_a_readable_error_naming_the_variable(text: str) -> None:
+    (line,) = problems({"SIS_CONSUMER_STUCK_RUNNING": text})
+
+    assert line.startswith("SIS_CONSUMER_STUCK_RUNNING: ")
+    assert repr(text) in line
+    assert "Traceback" not in line
+
+
+def test_every_problem_is_reported_at_once_one_per_line() -> None:
+    lines = problems({"SIS_CONSUMER_POLLERS": "lots", "SIS_CONSUMER_GAUGE_INTERVAL": "often"})
+
+    assert len(lines) == 2
+    assert any(line.startswith("SIS_CONSUMER_POLLERS:") for line in lines)
+    assert any(line.startswith("SIS_CONSUMER_GAUGE_INTERVAL:") for line in lines)
+
+
+def test_missing_queue_url_is_fine_until_the_queue_is_required() -> None:
+    settings = from_env({})
+
+    with pytest.raises(ConfigError) as caught:
+        settings.require_queue()
+
+    (line,) = str(caught.value).splitlines()
+    assert "SIS_CONSUMER_QUEUE_URL" in line
+
+
+def test_require_queue_returns_the_queue_url() -> None:
+    assert from_env({"SIS_CONSUMER_QUEUE_URL": QUEUE}).require_queue() == QUEUE
+
+
+def test_queue_url_must_be_an_http_url() -> None:
+    (line,) = problems({"SIS_CONSUMER_QUEUE_URL": "canvas-live-events-prod", "AWS_REGION": "us-east-1"})
+
+    assert line.startswith("SIS_CONSUMER_QUEUE_URL:")
+
+
+def test_region_from_aws_region() -> None:
+    assert from_env({"AWS_REGION": "ca-central-1"}).region == "ca-central-1"
+
+
+def test_region_from_aws_default_region() -> None:
+    assert from_env({"AWS_DEFAULT_REGION": "ap-southeast-2"}).region == "ap-southeast-2"
+
+
+def test_aws_region_wins_over_aws_default_region() -> None:
+    settings = from_env({"AWS_REGION": "ca-central-1", "AWS_DEFAULT_REGION": "ap-southeast-2"})
+
+    assert settings.region == "ca-central-1"
+
+
+def test_region_parsed_from_an_sqs_queue_url() -> None:
+    assert from_env({"SIS_CONSUMER_QUEUE_URL": QUEUE}).region == "eu-west-1"
+
+
+def test_explicit_region_wins_over_the_queue_url() -> None:
+    assert from_env({"SIS_CONSUMER_QUEUE_URL": QUEUE, "AWS_REGION": "us-west-2"}).region == "us-west-2"
+
+
+def test_queue_url_without_a_region_and_no_aws_region_is_an_error() -> None:
+    (line,) = problems({"SIS_CONSUMER_QUEUE_URL": "http://127.0.0.1:4566/000000000000/canvas-live-events"})
+
+    assert "AWS_REGION" in line
+
+
+def test_token_from_the_environment() -> None:
+    settings = from_env({"SIS_CONSUMER_CANVAS_TOKEN": TOKEN, "SIS_CONSUMER_CANVAS_URL": CANVAS})
+
+    assert settings.canvas_token == Secret(TOKEN)
+    assert settings.canvas_token is not None
+    assert settings.canvas_token.reveal() == TOKEN
+
+
+def test_token_from_a_file_without_its_trailing_newline(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+
+    settings = from_env(
+        {"SIS_CONSUMER_CANVAS_TOKEN_FILE": str(token_file), "SIS_CONSUMER_CANVAS_URL": CANVAS}
+    )
+
+    assert settings.canvas_token is not None
+    assert settings.canvas_token.reveal() == TOKEN
+
+
+def test_token_and_token_file_both_set_is_an_error(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+
+    (line,) = problems(
+        {
+            "SIS_CONSUMER_CANVAS_TOKEN": TOKEN,
+            "SIS_CONSUMER_CANVAS_TOKEN_FILE": str(token_file),
+            "SIS_CONSUMER_CANVAS_URL": CANVAS,
+        }
+    )
+
+    assert "SIS_CONSUMER_CANVAS_TOKEN" in line
+    assert "SIS_CONSUMER_CANVAS_TOKEN_FILE" in line
+    assert TOKEN not in line
+
+
+def test_unreadable_token_file_is_an_error_naming_the_variable(tmp_path: Path) -> None:
+    (line,) = problems(
+        {"SIS_CONSUMER_CANVAS_TOKEN_FILE": str(tmp_path / "missing"), "SIS_CONSUMER_CANVAS_URL": CANVAS}
+    )
+
+    assert line.startswith("SIS_CONSUMER_CANVAS_TOKEN_FILE:")
+
+
+def test_token_without_canvas_url_is_an_error_that_does_not_show_the_token() -> None:
+    (line,) = problems({"SIS_CONSUMER_CANVAS_TOKEN": TOKEN})
+
+    assert "SIS_CONSUMER_CANVAS_URL" in line
+    assert TOKEN not in line
+
+
+def test_token_never_appears_in_repr_str_or_describe() -> None:
+    settings = from_env({"SIS_CONSUMER_CANVAS_TOKEN": TOKEN, "SIS_CONSUMER_CANVAS_URL": CANVAS})
+
+    assert TOKEN not in repr(settings)
+    assert TOKEN not in str(settings)
+    assert TOKEN not in json.dumps(settings.describe(), default=str)
+    assert TOKEN not in repr(settings.canvas_token)
+    assert settings.describe()["canvas_token"] == "******** (set)"
+
+
+def test_token_never_appears_in_a_config_error_about_other_variables() -> None:
+    lines = problems(
+        {"SIS_CONSUMER_CANVAS_TOKEN": TOKEN, "SIS_CONSUMER_CANVAS_URL": CANVAS, "SIS_CONSUMER_POLLERS": "0"}
+    )
+
+    assert lines
+    assert all(TOKEN not in line for line in lines)
+
+
+def test_describe_says_when_no_token_is_set() -> None:
+    assert "not set" in from_env({}).describe()["canvas_token"]
+
+
+@pytest.mark.parametrize(
+    ("addr", "host", "port"),
+    [("0.0.0.0:9100", "0.0.0.0", 9100), ("localhost:8080", "localhost", 8080), ("[::1]:9464", "::1", 9464)],
+)
+def test_metrics_addr_is_host_and_port(addr: str, host: str, port: int) -> None:
+    settings = from_env({"SIS_CONSUMER_METRICS_ADDR": addr})
+
+    assert (settings.metrics_host, settings.metrics_port) == (host, port)
+
+
+@pytest.mark.parametrize("addr", ["9100", ":9100", "localhost:", "localhost:http", "localhost:70000"])
+def test_a_bad_metrics_addr_is_an_error_naming_the_variable(addr: str) -> None:
+    (line,) = problems({"SIS_CONSUMER_METRICS_ADDR": addr})
+
+    assert line.startswith("SIS_CONSUMER_METRICS_ADDR:")
+
+
+def test_accounts_allowlist_is_a_comma_separated_set() -> None:
+    settings = from_env({"SIS_CONSUMER_ACCOUNTS": " uuid-a, uuid-b,,uuid-a ,uuid-c "})
+
+    assert settings.accounts == frozenset({"uuid-a", "uuid-b", "uuid-c"})
+
+
+def test_stall_after_must_exceed_the_long_poll_by_more_than_ten_seconds() -> None:
+    (line,) = problems({"SIS_CONSUMER_STALL_AFTER": "30s"})
+
+    assert "SIS_CONSUMER_STALL_AFTER" in line
+
+
+def test_stall_after_is_checked_against_the_configured_long_poll() -> None:
+    settings = from_env({"SIS_CONSUMER_STALL_AFTER": "30s", "SIS_CONSUMER_WAIT_TIME_SECONDS": "5"})
+
+    assert settings.stall_after == 30.0
+
+
+@pytest.mark.parametrize("value", ["0", "13h"])
+def test_visibility_timeout_must_be_within_the_range_of_sqs(value: str) -> None:
+    (line,) = problems({"SIS_CONSUMER_VISIBILITY_TIMEOUT": value})
+
+    assert "SIS_CONSUMER_VISIBILITY_TIMEOUT" in line
+
+
+def test_unknown_store_scheme_is_an_error() -> None:
+    (line,) = problems({"SIS_CONSUMER_STORE": "postgres://db/sis"})
+
+    assert line.startswith("SIS_CONSUMER_STORE:")
+
+
+def test_sqlite_store_url_gives_its_path() -> None:
+    settings = from_env({"SIS_CONSUMER_STORE": "sqlite:////var/lib/sis-consumer/state.db"})
+
+    assert settings.sqlite_path == Path("/var/lib/sis-consumer/state.db")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SIS_CONSUMER_POLLERS", "²"),
+        ("SIS_CONSUMER_WAIT_TIME_SECONDS", "¹⁰"),
+        ("SIS_CONSUMER_METRICS_ADDR", "h:²"),
+    ],
+)
+def test_a_number_that_only_looks_like_digits_is_a_config_error(name: str, value: str) -> None:
+    (line,) = problems({name: value})
+
+    assert line.startswith(f"{name}:")
