@@ -12,16 +12,17 @@ import tempfile
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from consumer.adapters.canvas import CanvasError, open_canvas
+from consumer.adapters.canvas import CanvasClient, CanvasError, open_canvas
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.app import Signals, serve
 from consumer.config import Secret, from_env
-from consumer.core.stuck import stuck_imports
+from consumer.core.stuck import StuckThresholds, stuck_imports
 from consumer.ports import SystemClock
-from consumer.sandbox.knobs import Knobs
+from consumer.sandbox.knobs import Knobs, Outcome
 from consumer.sandbox.stack import Sandbox
 from consumer.submit import ImportOptions, submit
 
@@ -56,7 +57,7 @@ CSV = b"user_id,login_id,first_name,last_name,email,status\nu1,jdoe,Jane,Doe,jdo
 async def night(sandbox: Sandbox, store_path: Path) -> None:
     """The scripted night: our cron-style submissions on one account, the Canvas UI on another."""
     canvas = sandbox.canvas
-    ours = [
+    ours: list[tuple[Outcome, dict[str, Any]]] = [
         ("imported", {}),
         ("imported_with_messages", {}),
         ("failed_with_messages", {}),
@@ -65,16 +66,16 @@ async def night(sandbox: Sandbox, store_path: Path) -> None:
         ("imported", {"stuck": True}),  # the job dies: running_too_long after a while
         ("imported", {}),  # waits behind the stuck one: NOT stuck itself
     ]
-    theirs = ["imported", "failed", "imported_with_messages", "imported", "imported"]
+    theirs: list[Outcome] = ["imported", "failed", "imported_with_messages", "imported", "imported"]
     token = Secret(canvas.tokens[SUBMITTED_ACCOUNT])
     async with open_sqlite(store_path) as store, open_canvas(canvas.url, token) as client:
         for i in range(max(len(ours), len(theirs))):
             if i < len(ours):
                 outcome, extra = ours[i]
-                canvas.plan(SUBMITTED_ACCOUNT, outcome, **extra)  # type: ignore[arg-type]
+                canvas.plan(SUBMITTED_ACCOUNT, outcome, **extra)
                 await _submit_one(client, store, i)
             if i < len(theirs):
-                canvas.plan(UI_ACCOUNT, theirs[i])  # type: ignore[arg-type]
+                canvas.plan(UI_ACCOUNT, theirs[i])
                 await canvas.start_import(UI_ACCOUNT, CSV, f"ui-upload-{i}.csv")
             await asyncio.sleep(2.5)
         while True:  # a quiet trickle afterwards, so the graphs keep moving
@@ -83,10 +84,7 @@ async def night(sandbox: Sandbox, store_path: Path) -> None:
             await canvas.start_import(UI_ACCOUNT, CSV, "ui-upload-late.csv")
 
 
-async def _submit_one(client: object, store: SqliteStore, i: int) -> None:
-    from consumer.adapters.canvas import CanvasClient
-
-    assert isinstance(client, CanvasClient)
+async def _submit_one(client: CanvasClient, store: SqliteStore, i: int) -> None:
     path = Path(tempfile.gettempdir()) / f"sis-demo-{os.getpid()}-{i}.csv"
     path.write_bytes(CSV)
     try:
@@ -97,16 +95,13 @@ async def _submit_one(client: object, store: SqliteStore, i: int) -> None:
         path.unlink(missing_ok=True)
 
 
-async def summary(store_path: Path, settings_limits: object, every: float = 5.0) -> None:
-    from consumer.core.stuck import StuckThresholds
-
-    assert isinstance(settings_limits, StuckThresholds)
+async def summary(store_path: Path, limits: StuckThresholds, every: float = 5.0) -> None:
     async with open_sqlite(store_path) as store:
         while True:
             await asyncio.sleep(every)
             records = await store.records()
             unfinished = await store.unfinished()
-            stuck = stuck_imports(unfinished, now=SystemClock().now(), limits=settings_limits)
+            stuck = stuck_imports(unfinished, now=SystemClock().now(), limits=limits)
             states = Counter(r.state.value for r in records)
             durations = sorted(d for r in records if (d := r.duration_seconds) is not None)
             lines = ["", "── sis-consumer demo: what the daemon knows " + "─" * 30]

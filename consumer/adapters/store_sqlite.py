@@ -13,12 +13,19 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
-from consumer.core.states import AT_REST, SUCCEEDED, State
+from consumer.adapters.sqlite_schema import (
+    COLUMNS,
+    connect,
+    from_row,
+    submission_from_row,
+    to_row,
+    ts,
+)
+from consumer.core.states import SUCCEEDED, State
 from consumer.core.submission import Submission, SubmissionStatus
 from consumer.core.tracker import (
     Applied,
@@ -35,162 +42,21 @@ from consumer.errors import StoreUnavailable
 
 T = TypeVar("T")
 
-# Each entry moves the schema from version i to i+1; never edit a released one, append.
-MIGRATIONS: Final[tuple[str, ...]] = (
-    """
-    CREATE TABLE imports (
-        account TEXT NOT NULL,
-        sis_batch_id INTEGER NOT NULL,
-        account_id TEXT,
-        state TEXT NOT NULL,
-        outcome TEXT,
-        origin TEXT NOT NULL,
-        at_rest INTEGER NOT NULL,
-        stage_times TEXT NOT NULL,
-        first_seen_at TEXT NOT NULL,
-        last_news_at TEXT NOT NULL,
-        finished_at TEXT,
-        submitted_at TEXT,
-        request_id TEXT,
-        developer_key_id TEXT,
-        user_agent TEXT,
-        PRIMARY KEY (account, sis_batch_id)
-    );
-    CREATE INDEX imports_at_rest ON imports (at_rest, account);
-    CREATE INDEX imports_first_seen ON imports (first_seen_at);
-    CREATE TABLE journal (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        recorded_at TEXT NOT NULL,
-        account TEXT NOT NULL,
-        sis_batch_id INTEGER NOT NULL,
-        source TEXT NOT NULL,
-        state TEXT NOT NULL,
-        observed_at TEXT NOT NULL,
-        message_id TEXT,
-        verdict TEXT NOT NULL,
-        effects TEXT NOT NULL
-    );
-    CREATE INDEX journal_import ON journal (account, sis_batch_id);
-    """,
-    """
-    ALTER TABLE imports ADD COLUMN last_event_at TEXT;
-    """,
-    """
-    CREATE TABLE submissions (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        canvas_url TEXT NOT NULL,
-        account_ref TEXT NOT NULL,
-        account TEXT,
-        account_id TEXT,
-        file_name TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        sha256 TEXT NOT NULL,
-        options TEXT NOT NULL,
-        submitted_at TEXT NOT NULL,
-        status TEXT NOT NULL,
-        http_status INTEGER,
-        error TEXT,
-        sis_batch_id INTEGER,
-        request_id TEXT,
-        answered_at TEXT
-    );
-    CREATE INDEX submissions_import ON submissions (account, sis_batch_id);
-    CREATE INDEX submissions_request ON submissions (request_id);
-    CREATE TABLE canvas_accounts (
-        canvas_url TEXT NOT NULL,
-        account_ref TEXT NOT NULL,
-        account TEXT NOT NULL,
-        account_id TEXT NOT NULL,
-        PRIMARY KEY (canvas_url, account_ref)
-    );
-    """,
-    """
-    CREATE TABLE results (
-        account TEXT NOT NULL,
-        sis_batch_id INTEGER NOT NULL,
-        fetched_at TEXT NOT NULL,
-        summary TEXT NOT NULL,
-        look_again_at TEXT,
-        PRIMARY KEY (account, sis_batch_id)
-    );
-    """,
-)
-
-_COLUMNS: Final = (
-    "account, sis_batch_id, account_id, state, outcome, origin, at_rest, stage_times, "
-    "first_seen_at, last_news_at, finished_at, submitted_at, request_id, developer_key_id, user_agent, "
-    "last_event_at"
-)
-
-
-def _ts(value: datetime | None) -> str | None:
-    # Fixed-width UTC text sorts chronologically; isoformat() alone drops zero microseconds.
-    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _dt(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def _to_row(r: ImportRecord) -> tuple[Any, ...]:
-    stage_times = {state.value: _ts(at) for state, at in sorted(r.stage_times.items())}
-    return (
-        r.account,
-        r.sis_batch_id,
-        r.account_id,
-        r.state.value,
-        None if r.outcome is None else r.outcome.value,
-        r.origin.value,
-        int(r.state in AT_REST),
-        json.dumps(stage_times),
-        _ts(r.first_seen_at),
-        _ts(r.last_news_at),
-        _ts(r.finished_at),
-        _ts(r.submitted_at),
-        r.request_id,
-        r.developer_key_id,
-        r.user_agent,
-        _ts(r.last_event_at),
-    )
-
-
-def _from_row(row: sqlite3.Row) -> ImportRecord:
-    stage_times = {State(k): datetime.fromisoformat(v) for k, v in json.loads(row["stage_times"]).items()}
-    first_seen, last_news = _dt(row["first_seen_at"]), _dt(row["last_news_at"])
-    assert first_seen is not None
-    assert last_news is not None
-    return ImportRecord(
-        account=row["account"],
-        sis_batch_id=row["sis_batch_id"],
-        account_id=row["account_id"],
-        state=State(row["state"]),
-        outcome=None if row["outcome"] is None else State(row["outcome"]),
-        origin=Origin(row["origin"]),
-        stage_times=MappingProxyType(stage_times),
-        first_seen_at=first_seen,
-        last_news_at=last_news,
-        submitted_at=_dt(row["submitted_at"]),
-        request_id=row["request_id"],
-        developer_key_id=row["developer_key_id"],
-        user_agent=row["user_agent"],
-        last_event_at=_dt(row["last_event_at"]),
-    )
-
 
 def _write(conn: sqlite3.Connection, record: ImportRecord) -> None:
-    placeholders = ", ".join("?" * len(_COLUMNS.split(",")))
+    placeholders = ", ".join("?" * len(COLUMNS.split(",")))
     conn.execute(
-        f"INSERT OR REPLACE INTO imports ({_COLUMNS}) VALUES ({placeholders})",
-        _to_row(record),
+        f"INSERT OR REPLACE INTO imports ({COLUMNS}) VALUES ({placeholders})",
+        to_row(record),
     )
 
 
 def _read(conn: sqlite3.Connection, account: str, sis_batch_id: int) -> ImportRecord | None:
     row = conn.execute(
-        f"SELECT {_COLUMNS} FROM imports WHERE account = ? AND sis_batch_id = ?",
+        f"SELECT {COLUMNS} FROM imports WHERE account = ? AND sis_batch_id = ?",
         (account, sis_batch_id),
     ).fetchone()
-    return None if row is None else _from_row(row)
+    return None if row is None else from_row(row)
 
 
 def _join_submission(
@@ -221,69 +87,8 @@ def _join_submission(
     return Applied(joined, result.verdict, effects_between(old, joined))
 
 
-def _submission_from_row(row: sqlite3.Row) -> Submission:
-    submitted_at = datetime.fromisoformat(row["submitted_at"])
-    return Submission(
-        id=row["id"],
-        canvas_url=row["canvas_url"],
-        account_ref=row["account_ref"],
-        account=row["account"],
-        account_id=row["account_id"],
-        file_name=row["file_name"],
-        size=row["size"],
-        sha256=row["sha256"],
-        options=MappingProxyType(json.loads(row["options"])),
-        submitted_at=submitted_at,
-        status=SubmissionStatus(row["status"]),
-        http_status=row["http_status"],
-        error=row["error"],
-        sis_batch_id=row["sis_batch_id"],
-        request_id=row["request_id"],
-        answered_at=_dt(row["answered_at"]),
-    )
-
-
 def describe_effects(effects: Sequence[Effect]) -> str:
     return ",".join(type(e).__name__ for e in effects)
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """Open the database, apply pending migrations, and return the connection."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
-    try:
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        migrate(conn)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to the latest version; returns it. Refuses a newer schema than we know."""
-    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > len(MIGRATIONS):
-        raise StoreUnavailable(
-            f"the database schema is version {version}, newer than this release knows "
-            f"({len(MIGRATIONS)}): upgrade sis-consumer"
-        )
-    for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in filter(str.strip, script.split(";")):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {target}")
-            conn.execute("COMMIT")
-        except BaseException:
-            # SQLite has already rolled back on some errors (SQLITE_FULL, IOERR...): a second
-            # ROLLBACK would fail and hide the real cause.
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-    return len(MIGRATIONS)
 
 
 class SqliteStore:
@@ -338,7 +143,7 @@ class SqliteStore:
                     submission.size,
                     submission.sha256,
                     json.dumps(dict(submission.options), sort_keys=True),
-                    _ts(submission.submitted_at),
+                    ts(submission.submitted_at),
                     submission.status.value,
                 ),
             )
@@ -385,7 +190,7 @@ class SqliteStore:
                     http_status,
                     error,
                     request_id,
-                    _ts(now),
+                    ts(now),
                     None if obs is None else obs.sis_batch_id,
                     submission_id,
                 ),
@@ -411,7 +216,7 @@ class SqliteStore:
     async def submission(self, submission_id: int) -> Submission | None:
         def read() -> Submission | None:
             row = self._conn.execute("SELECT * FROM submissions WHERE id = ?", (submission_id,)).fetchone()
-            return None if row is None else _submission_from_row(row)
+            return None if row is None else submission_from_row(row)
 
         return await self._call(read)
 
@@ -422,7 +227,7 @@ class SqliteStore:
             rows = self._conn.execute(
                 "SELECT * FROM submissions WHERE account IS NOT NULL AND sis_batch_id IS NOT NULL ORDER BY id"
             ).fetchall()
-            return {(r["account"], r["sis_batch_id"]): _submission_from_row(r) for r in rows}
+            return {(r["account"], r["sis_batch_id"]): submission_from_row(r) for r in rows}
 
         return await self._call(read)
 
@@ -453,12 +258,12 @@ class SqliteStore:
             "INSERT INTO journal (recorded_at, account, sis_batch_id, source, state, observed_at,"
             " message_id, verdict, effects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                _ts(now),
+                ts(now),
                 obs.account,
                 obs.sis_batch_id,
                 obs.source,
                 obs.state.value,
-                _ts(obs.at),
+                ts(obs.at),
                 message_id,
                 result.verdict.value,
                 describe_effects(result.effects),
@@ -470,7 +275,7 @@ class SqliteStore:
     ) -> list[tuple[ImportRecord, bool]]:
         """Finished imports of `account` whose SisImport was never fetched, or is due its second
         look; with True for a second look."""
-        columns = ", ".join("i." + c.strip() for c in _COLUMNS.split(","))
+        columns = ", ".join("i." + c.strip() for c in COLUMNS.split(","))
         query = (
             f"SELECT {columns}, r.account IS NOT NULL AS fetched FROM imports i"
             " LEFT JOIN results r ON r.account = i.account AND r.sis_batch_id = i.sis_batch_id"
@@ -478,8 +283,8 @@ class SqliteStore:
             " AND (r.account IS NULL OR (r.look_again_at IS NOT NULL AND r.look_again_at <= ?))"
             " ORDER BY i.finished_at LIMIT ?"
         )
-        rows = await self._call(lambda: self._conn.execute(query, (account, _ts(now), limit)).fetchall())
-        return [(_from_row(r), bool(r["fetched"])) for r in rows]
+        rows = await self._call(lambda: self._conn.execute(query, (account, ts(now), limit)).fetchall())
+        return [(from_row(r), bool(r["fetched"])) for r in rows]
 
     async def save_result(
         self,
@@ -501,7 +306,7 @@ class SqliteStore:
             self._conn.execute(
                 "INSERT OR REPLACE INTO results (account, sis_batch_id, fetched_at, summary, look_again_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (account, sis_batch_id, _ts(now), json.dumps(summary), _ts(look_again_at)),
+                (account, sis_batch_id, ts(now), json.dumps(summary), ts(look_again_at)),
             )
             return first
 
@@ -516,20 +321,20 @@ class SqliteStore:
     async def records(
         self, *, state: State | None = None, since: datetime | None = None
     ) -> Sequence[ImportRecord]:
-        query = f"SELECT {_COLUMNS} FROM imports WHERE 1=1"
+        query = f"SELECT {COLUMNS} FROM imports WHERE 1=1"
         params: list[Any] = []
         if state is not None:
             query += " AND state = ?"
             params.append(state.value)
         if since is not None:
             query += " AND first_seen_at >= ?"
-            params.append(_ts(since))
+            params.append(ts(since))
         query += " ORDER BY first_seen_at DESC, sis_batch_id DESC"
-        return await self._call(lambda: [_from_row(r) for r in self._conn.execute(query, params).fetchall()])
+        return await self._call(lambda: [from_row(r) for r in self._conn.execute(query, params).fetchall()])
 
     async def unfinished(self) -> Sequence[ImportRecord]:
-        query = f"SELECT {_COLUMNS} FROM imports WHERE at_rest = 0"
-        return await self._call(lambda: [_from_row(r) for r in self._conn.execute(query).fetchall()])
+        query = f"SELECT {COLUMNS} FROM imports WHERE at_rest = 0"
+        return await self._call(lambda: [from_row(r) for r in self._conn.execute(query).fetchall()])
 
     async def last_successes(self) -> dict[str, datetime]:
         marks = ", ".join("?" * len(SUCCEEDED))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from consumer.adapters.store_sqlite import MIGRATIONS, SqliteStore, describe_effects, open_sqlite
+from consumer.adapters.sqlite_schema import MIGRATIONS
+from consumer.adapters.store_sqlite import SqliteStore, describe_effects, open_sqlite
 from consumer.core.states import State
 from consumer.core.tracker import Applied, Observation, Verdict, apply
 from consumer.errors import StoreUnavailable

@@ -1,0 +1,217 @@
+"""The SQLite schema: versioned migrations, and how records map to rows and back."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+from consumer.core.states import AT_REST, State
+from consumer.core.submission import Submission, SubmissionStatus
+from consumer.core.tracker import ImportRecord, Origin
+from consumer.errors import StoreUnavailable
+
+# Each entry moves the schema from version i to i+1; never edit a released one, append.
+MIGRATIONS: Final[tuple[str, ...]] = (
+    """
+    CREATE TABLE imports (
+        account TEXT NOT NULL,
+        sis_batch_id INTEGER NOT NULL,
+        account_id TEXT,
+        state TEXT NOT NULL,
+        outcome TEXT,
+        origin TEXT NOT NULL,
+        at_rest INTEGER NOT NULL,
+        stage_times TEXT NOT NULL,
+        first_seen_at TEXT NOT NULL,
+        last_news_at TEXT NOT NULL,
+        finished_at TEXT,
+        submitted_at TEXT,
+        request_id TEXT,
+        developer_key_id TEXT,
+        user_agent TEXT,
+        PRIMARY KEY (account, sis_batch_id)
+    );
+    CREATE INDEX imports_at_rest ON imports (at_rest, account);
+    CREATE INDEX imports_first_seen ON imports (first_seen_at);
+    CREATE TABLE journal (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        recorded_at TEXT NOT NULL,
+        account TEXT NOT NULL,
+        sis_batch_id INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        state TEXT NOT NULL,
+        observed_at TEXT NOT NULL,
+        message_id TEXT,
+        verdict TEXT NOT NULL,
+        effects TEXT NOT NULL
+    );
+    CREATE INDEX journal_import ON journal (account, sis_batch_id);
+    """,
+    """
+    ALTER TABLE imports ADD COLUMN last_event_at TEXT;
+    """,
+    """
+    CREATE TABLE submissions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        canvas_url TEXT NOT NULL,
+        account_ref TEXT NOT NULL,
+        account TEXT,
+        account_id TEXT,
+        file_name TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        options TEXT NOT NULL,
+        submitted_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        http_status INTEGER,
+        error TEXT,
+        sis_batch_id INTEGER,
+        request_id TEXT,
+        answered_at TEXT
+    );
+    CREATE INDEX submissions_import ON submissions (account, sis_batch_id);
+    CREATE INDEX submissions_request ON submissions (request_id);
+    CREATE TABLE canvas_accounts (
+        canvas_url TEXT NOT NULL,
+        account_ref TEXT NOT NULL,
+        account TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        PRIMARY KEY (canvas_url, account_ref)
+    );
+    """,
+    """
+    CREATE TABLE results (
+        account TEXT NOT NULL,
+        sis_batch_id INTEGER NOT NULL,
+        fetched_at TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        look_again_at TEXT,
+        PRIMARY KEY (account, sis_batch_id)
+    );
+    """,
+)
+
+COLUMNS: Final = (
+    "account, sis_batch_id, account_id, state, outcome, origin, at_rest, stage_times, "
+    "first_seen_at, last_news_at, finished_at, submitted_at, request_id, developer_key_id, user_agent, "
+    "last_event_at"
+)
+
+
+def ts(value: datetime | None) -> str | None:
+    # Fixed-width UTC text sorts chronologically; isoformat() alone drops zero microseconds.
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def to_row(r: ImportRecord) -> tuple[Any, ...]:
+    stage_times = {state.value: ts(at) for state, at in sorted(r.stage_times.items())}
+    return (
+        r.account,
+        r.sis_batch_id,
+        r.account_id,
+        r.state.value,
+        None if r.outcome is None else r.outcome.value,
+        r.origin.value,
+        int(r.state in AT_REST),
+        json.dumps(stage_times),
+        ts(r.first_seen_at),
+        ts(r.last_news_at),
+        ts(r.finished_at),
+        ts(r.submitted_at),
+        r.request_id,
+        r.developer_key_id,
+        r.user_agent,
+        ts(r.last_event_at),
+    )
+
+
+def from_row(row: sqlite3.Row) -> ImportRecord:
+    stage_times = {State(k): datetime.fromisoformat(v) for k, v in json.loads(row["stage_times"]).items()}
+    first_seen, last_news = dt(row["first_seen_at"]), dt(row["last_news_at"])
+    assert first_seen is not None
+    assert last_news is not None
+    return ImportRecord(
+        account=row["account"],
+        sis_batch_id=row["sis_batch_id"],
+        account_id=row["account_id"],
+        state=State(row["state"]),
+        outcome=None if row["outcome"] is None else State(row["outcome"]),
+        origin=Origin(row["origin"]),
+        stage_times=MappingProxyType(stage_times),
+        first_seen_at=first_seen,
+        last_news_at=last_news,
+        submitted_at=dt(row["submitted_at"]),
+        request_id=row["request_id"],
+        developer_key_id=row["developer_key_id"],
+        user_agent=row["user_agent"],
+        last_event_at=dt(row["last_event_at"]),
+    )
+
+
+def submission_from_row(row: sqlite3.Row) -> Submission:
+    submitted_at = datetime.fromisoformat(row["submitted_at"])
+    return Submission(
+        id=row["id"],
+        canvas_url=row["canvas_url"],
+        account_ref=row["account_ref"],
+        account=row["account"],
+        account_id=row["account_id"],
+        file_name=row["file_name"],
+        size=row["size"],
+        sha256=row["sha256"],
+        options=MappingProxyType(json.loads(row["options"])),
+        submitted_at=submitted_at,
+        status=SubmissionStatus(row["status"]),
+        http_status=row["http_status"],
+        error=row["error"],
+        sis_batch_id=row["sis_batch_id"],
+        request_id=row["request_id"],
+        answered_at=dt(row["answered_at"]),
+    )
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the database, apply pending migrations, and return the connection."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to the latest version; returns it. Refuses a newer schema than we know."""
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise StoreUnavailable(
+            f"the database schema is version {version}, newer than this release knows "
+            f"({len(MIGRATIONS)}): upgrade sis-consumer"
+        )
+    for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, script.split(";")):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            # SQLite has already rolled back on some errors (SQLITE_FULL, IOERR...): a second
+            # ROLLBACK would fail and hide the real cause.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
