@@ -152,10 +152,10 @@ def from_env(env: Mapping[str, str]) -> Settings:
     )
 
     store = get("STORE") or DEFAULT_STORE
-    if not (store.startswith("sqlite:///") and len(store) > len("sqlite:///")) and not (
-        store.startswith("dynamodb://") and len(store) > len("dynamodb://")
-    ):
-        problems.append(f"{PREFIX}STORE: {store!r} is neither sqlite:///path nor dynamodb://table")
+    if store.startswith("dynamodb://"):
+        problems.append(f"{PREFIX}STORE: the DynamoDB store is not in this release yet; use sqlite:///path")
+    elif not (store.startswith("sqlite:///") and len(store) > len("sqlite:///")):
+        problems.append(f"{PREFIX}STORE: {store!r} is not sqlite:///path")
     values["store_url"] = store
 
     addr = get("METRICS_ADDR") or DEFAULT_METRICS_ADDR
@@ -220,7 +220,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
 
 def _cross_checks(s: Settings) -> list[str]:
     problems = []
-    if not 0 < s.visibility_timeout <= 43200:
+    if not 1 <= s.visibility_timeout <= 43200:
         problems.append(f"{PREFIX}VISIBILITY_TIMEOUT must be between 1s and 12h (SQS's range)")
     if s.shutdown_grace < 1:
         problems.append(f"{PREFIX}SHUTDOWN_GRACE must be at least 1s")

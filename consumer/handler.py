@@ -12,7 +12,7 @@ import structlog
 
 from consumer.adapters.sqs import Message
 from consumer.core.backoff import backoff_seconds
-from consumer.core.events import SIS_EVENT_NAMES, DecodeError, OtherEvent, SisBatchEvent, decode
+from consumer.core.events import DecodeError, OtherEvent, SisBatchEvent, decode
 from consumer.core.tracker import (
     Applied,
     DurationMeasured,
@@ -83,8 +83,7 @@ class MessageHandler:
         return await self._sis_event(message, event)
 
     def _invalid(self, message: Message, error: DecodeError) -> Outcome:
-        kind = next((n for n in SIS_EVENT_NAMES if error.reason.startswith(n)), "other")
-        self._metrics.events.labels(kind, "invalid").inc()
+        self._metrics.events.labels(error.event_name or "other", "invalid").inc()
         log.warning(
             "message.invalid",
             reason=error.reason,

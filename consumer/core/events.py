@@ -46,6 +46,8 @@ class OtherEvent:
 @dataclass(frozen=True, slots=True)
 class DecodeError:
     reason: str
+    event_name: str | None = None
+    """Set when the message was a SIS event that failed validation."""
 
 
 LiveEvent = SisBatchEvent | OtherEvent
@@ -128,7 +130,7 @@ def _decode_head(head: _Head) -> LiveEvent | DecodeError:
     if name not in SIS_EVENT_NAMES:
         return OtherEvent(name)
     if _absent(head.body):
-        return DecodeError(f"{name}: missing body")
+        return DecodeError(f"{name}: missing body", name)
     return _decode_sis(name, head.metadata, head.body)
 
 
@@ -136,25 +138,25 @@ def _decode_sis(name: str, raw_metadata: msgspec.Raw, raw_body: msgspec.Raw) -> 
     try:
         meta = _sis_metadata_decoder.decode(raw_metadata)
     except msgspec.DecodeError as exc:
-        return DecodeError(f"{name}: invalid metadata: {_path(exc, 'metadata')}")
+        return DecodeError(f"{name}: invalid metadata: {_path(exc, 'metadata')}", name)
     try:
         body = _sis_body_decoder.decode(raw_body)
     except msgspec.DecodeError as exc:
-        return DecodeError(f"{name}: invalid body: {_path(exc, 'body')}")
+        return DecodeError(f"{name}: invalid body: {_path(exc, 'body')}", name)
 
     sis_batch_id = _local_id(body.sis_batch_id)
     if sis_batch_id is None:
-        return DecodeError(f"{name}: body.sis_batch_id is not a non-negative integer id")
+        return DecodeError(f"{name}: body.sis_batch_id is not a non-negative integer id", name)
     account_id = _local_id(body.account_id)
     if account_id is None:
-        return DecodeError(f"{name}: body.account_id is not a non-negative integer id")
+        return DecodeError(f"{name}: body.account_id is not a non-negative integer id", name)
     if body.workflow_state not in ALL_STATES:
-        return DecodeError(f"{name}: unknown body.workflow_state {body.workflow_state[:40]!r}")
+        return DecodeError(f"{name}: unknown body.workflow_state {body.workflow_state[:40]!r}", name)
     if not meta.root_account_uuid:
-        return DecodeError(f"{name}: empty metadata.root_account_uuid")
+        return DecodeError(f"{name}: empty metadata.root_account_uuid", name)
     event_time = parse_event_time(meta.event_time)
     if event_time is None:
-        return DecodeError(f"{name}: metadata.event_time is not ISO 8601: {meta.event_time[:40]!r}")
+        return DecodeError(f"{name}: metadata.event_time is not ISO 8601: {meta.event_time[:40]!r}", name)
     return SisBatchEvent(
         name=name,
         account=meta.root_account_uuid,

@@ -249,3 +249,15 @@ def test_a_number_that_only_looks_like_digits_is_a_config_error(name: str, value
     (line,) = problems({name: value})
 
     assert line.startswith(f"{name}:")
+
+
+def test_a_dynamodb_store_is_refused_clearly_until_it_exists() -> None:
+    (problem,) = problems({"SIS_CONSUMER_STORE": "dynamodb://sis-imports"})
+    assert "SIS_CONSUMER_STORE" in problem
+    assert "not in this release" in problem
+
+
+def test_a_sub_second_visibility_timeout_is_refused() -> None:
+    # SQS takes whole seconds; 500ms would round to 0, which means "visible again at once".
+    (problem,) = problems({"SIS_CONSUMER_VISIBILITY_TIMEOUT": "500ms"})
+    assert "SIS_CONSUMER_VISIBILITY_TIMEOUT" in problem

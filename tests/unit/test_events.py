@@ -407,3 +407,21 @@ def test_sns_message_that_is_not_an_object_is_invalid() -> None:
     reason = decode_error(sns_envelope("[1, 2]"))
 
     assert reason.startswith("SNS message is not a Live Event object")
+
+
+def test_an_invalid_sis_event_names_its_event_for_the_kind_label() -> None:
+    body = json.dumps(
+        {
+            "metadata": {"event_name": "sis_batch_updated", "event_time": "2020-01-14T14:14:11.498Z"},
+            "body": {"sis_batch_id": "1", "account_id": "1", "workflow_state": "imported"},
+        }
+    )
+    error = decode(body)
+    assert isinstance(error, DecodeError)
+    assert error.event_name == "sis_batch_updated"
+
+
+def test_a_message_that_is_not_an_event_has_no_event_name() -> None:
+    error = decode("[1, 2]")
+    assert isinstance(error, DecodeError)
+    assert error.event_name is None
