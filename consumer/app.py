@@ -122,6 +122,10 @@ async def serve(
         except QueueError as exc:  # keep running: the poll loop retries, /readyz says why
             health.sqs_result(str(exc))
             log.error("daemon.queue_unreachable", error=str(exc))
+        metrics.prime(settings.accounts)
+        last_event = await store.last_event_received()
+        if last_event is not None:
+            metrics.last_event.set(last_event.timestamp())
         if on_ready is not None:
             on_ready(port)
 

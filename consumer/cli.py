@@ -61,7 +61,7 @@ def _submit_parser(parser: argparse.ArgumentParser) -> None:
         "POST FILE to the SIS Imports API, record the submission in the store, and print the "
         "SisImport JSON. Needs SIS_CONSUMER_CANVAS_URL and SIS_CONSUMER_CANVAS_TOKEN[_FILE]. "
         "With --wait: exit 0 imported, 2 imported_with_messages, 1 failed or aborted, 3 timed out "
-        "(4: Canvas refused or could not take the POST)."
+        "(4: Canvas refused the request)."
     )
     parser.add_argument("file", type=Path, help="a .zip, .csv or .xml SIS file")
     parser.add_argument("--account-id", default="self", help="the root account (default: self)")
@@ -168,17 +168,21 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
             print(f"sis-consumer: Canvas did not take the import: {exc}", file=sys.stderr)
             return EXIT_SUBMIT_FAILED
         if not args.wait:
-            print(json.dumps(submitted.sis_import, indent=2))
+            print(json.dumps(dict(submitted.sis_import), indent=2))
             return 0
         print(f"submitted: SIS import {submitted.sis_batch_id}, waiting for it to finish...", file=sys.stderr)
-        outcome, sis_import = await wait_for_finish(
-            submitted,
-            canvas=canvas,
-            store=store,
-            clock=clock,
-            give_up_after=parse_duration(args.timeout),
-            api_interval=parse_duration(args.api_interval),
-        )
+        try:
+            outcome, sis_import = await wait_for_finish(
+                submitted,
+                canvas=canvas,
+                store=store,
+                clock=clock,
+                give_up_after=parse_duration(args.timeout),
+                api_interval=parse_duration(args.api_interval),
+            )
+        except CanvasError as exc:  # 401/403/404 while following: not a verdict on the import
+            print(f"sis-consumer: could not follow the import: {exc}", file=sys.stderr)
+            return EXIT_SUBMIT_FAILED
     print(json.dumps(result_summary(sis_import), indent=2))
     if outcome is None:
         print(f"sis-consumer: timed out after {args.timeout}; the import goes on in Canvas", file=sys.stderr)

@@ -17,13 +17,16 @@ import structlog
 from consumer.adapters.canvas import CanvasClient, CanvasError, CanvasNotFound
 from consumer.adapters.store_sqlite import SqliteStore
 from consumer.core.backoff import backoff_seconds
-from consumer.core.reconcile import ReconcileResult, classify, due_for_check
+from consumer.core.reconcile import ReconcileResult, classify, due_for_check, pace
 from consumer.core.sis_import import api_observation, result_summary
 from consumer.core.tracker import ImportRecord
 from consumer.observability.metrics import Metrics
 from consumer.ports import Clock
 
 log = structlog.get_logger("sis_consumer.reconciler")
+
+_LOGGED_RESULT = ("warning_count", "error_count", "first_warnings", "first_errors", "errors_attachment")
+"""What `import.finished` carries of the result summary."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class Reconciler:
             try:
                 account = await self._canvas.account("self")
                 self.account, self.account_id = str(account["uuid"]), str(account["id"])
+                self._metrics.prime_account(self.account)
                 log.info("reconcile.account", account=self.account, account_id=self.account_id)
                 return
             except (CanvasError, KeyError) as exc:
@@ -91,11 +95,11 @@ class Reconciler:
         for record in due:
             if stop.is_set() or not await self._check(record):
                 return
-            await _wait(stop, self._settings.spacing)
+            await _wait(stop, self._pace())
         for record, second_look in await self._store.results_due(self.account, self._clock.now()):
             if stop.is_set() or not await self._fetch_result(record, second_look):
                 return
-            await _wait(stop, self._settings.spacing)
+            await _wait(stop, self._pace())
 
     async def _check(self, record: ImportRecord) -> bool:
         """Look one import up; False when Canvas is unavailable (stop for this tick)."""
@@ -155,12 +159,13 @@ class Reconciler:
                 state=(record.outcome or record.state).value,
                 origin=record.origin.value,
                 duration_seconds=record.duration_seconds,
-                **{
-                    k: summary[k]
-                    for k in ("warning_count", "error_count", "first_errors", "errors_attachment")
-                },
+                **{k: summary[k] for k in _LOGGED_RESULT},
             )
         return True
+
+    def _pace(self) -> float:
+        """`spacing`, or longer when Canvas's rate-limit bucket runs low."""
+        return pace(self._settings.spacing, self._canvas.remaining, self._canvas.most_remaining)
 
     def _count(self, result: ReconcileResult) -> None:
         self._metrics.reconciliations.labels(result.value).inc()

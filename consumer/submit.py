@@ -54,7 +54,7 @@ class ImportOptions:
             value = getattr(self, f.name)
             if value is True:
                 out[f.name] = "true"
-            elif value not in (None, False):
+            elif value is not None and value is not False:  # 0 is a value: `0 in (None, False)` is True
                 out[f.name] = str(value)
         return out
 
@@ -189,7 +189,14 @@ async def wait_for_finish(
         if record is not None and record.outcome is not None:
             break
         if time.monotonic() >= next_api:
-            last = await canvas.sis_import(submitted.account_id, submitted.sis_batch_id)
+            try:
+                last = await canvas.sis_import(submitted.account_id, submitted.sis_batch_id)
+            except CanvasError as exc:
+                if not exc.retryable:
+                    raise
+                # Canvas is down or throttling: keep following the store, ask again later.
+                next_api = time.monotonic() + api_interval
+                continue
             obs = api_observation(
                 last, account=submitted.account, account_id=submitted.account_id, now=clock.now()
             )
@@ -201,5 +208,9 @@ async def wait_for_finish(
         if time.monotonic() >= deadline:
             return None, last
         await asyncio.sleep(min(store_interval, max(0.0, deadline - time.monotonic())))
-    final = await canvas.sis_import(submitted.account_id, submitted.sis_batch_id)
-    return record.outcome, final
+    try:
+        last = await canvas.sis_import(submitted.account_id, submitted.sis_batch_id)
+    except CanvasError as exc:
+        if not exc.retryable:
+            raise
+    return record.outcome, last

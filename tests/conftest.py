@@ -1,21 +1,6 @@
-"""Fixtures shared by every test: a real SQS endpoint (moto's HTTP server) on loopback."""
+"""Fixtures shared by every test: a real SQS endpoint (moto's HTTP server) on loopback, one per
+session, and a fresh Live Events queue + DLQ per test (from the sandbox's reusable fixtures)."""
 
-from __future__ import annotations
+from consumer.sandbox.fixtures import local_sqs, queues
 
-from collections.abc import Iterator
-
-import pytest
-
-from consumer.sandbox.local_sqs import LocalSqs, Queues
-
-
-@pytest.fixture(scope="session")
-def local_sqs() -> Iterator[LocalSqs]:
-    with LocalSqs() as sqs:
-        yield sqs
-
-
-@pytest.fixture
-def queues(local_sqs: LocalSqs) -> Queues:
-    """A fresh Live Events queue and DLQ for one test."""
-    return local_sqs.create_queues()
+__all__ = ["local_sqs", "queues"]

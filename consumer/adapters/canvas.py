@@ -59,6 +59,10 @@ class CanvasUnavailable(CanvasError):
     retryable = True
 
 
+class CanvasThrottled(CanvasUnavailable):
+    """403 "Rate Limit Exceeded" or 429: refused before anything ran, so always safe to retry."""
+
+
 @dataclass(frozen=True, slots=True)
 class CanvasResponse:
     status: int
@@ -125,6 +129,10 @@ class CanvasClient:
         self._backoff_cap = backoff_cap
         self._rand = rand
         self._lock = asyncio.Lock()
+        self.remaining: float | None = None
+        """`X-Rate-Limit-Remaining` of the latest response: what is left in Canvas's bucket."""
+        self.most_remaining: float | None = None
+        """The highest `X-Rate-Limit-Remaining` seen: about the size of the bucket."""
 
     async def request(
         self,
@@ -148,8 +156,8 @@ class CanvasClient:
             try:
                 async with self._lock:
                     response = await self._send(method, url, endpoint, params, data, all_headers)
-            except CanvasUnavailable:
-                if last or not retry_server_errors:
+            except CanvasUnavailable as exc:
+                if last or not (retry_server_errors or isinstance(exc, CanvasThrottled)):
                     raise
             else:
                 return response
@@ -184,7 +192,7 @@ class CanvasClient:
         except ValueError:
             body = None
         if is_throttled(status, text):
-            raise CanvasUnavailable(f"{method} {endpoint}: throttled ({status})", status, request_id)
+            raise CanvasThrottled(f"{method} {endpoint}: throttled ({status})", status, request_id)
         if status >= 500:
             raise CanvasUnavailable(f"{method} {endpoint}: Canvas answered {status}", status, request_id)
         if status >= 400:
@@ -193,6 +201,9 @@ class CanvasClient:
         return CanvasResponse(status, body, request_id, None if next_link is None else str(next_link))
 
     def _report(self, endpoint: str, status: str, remaining: float | None, cost: float | None) -> None:
+        if remaining is not None:
+            self.remaining = remaining
+            self.most_remaining = max(remaining, self.most_remaining or 0.0)
         if self._hook is not None:
             self._hook(endpoint, status, remaining, cost)
 

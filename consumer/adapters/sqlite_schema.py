@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -178,6 +180,21 @@ def submission_from_row(row: sqlite3.Row) -> Submission:
     )
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE (take the write lock now, not at the first write) ... COMMIT, or ROLLBACK."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        # SQLite has already rolled back on some errors (SQLITE_FULL, IOERR...): a second
+        # ROLLBACK would fail and hide the real cause.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Open the database, apply pending migrations, and return the connection."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
@@ -202,16 +219,8 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"({len(MIGRATIONS)}): upgrade sis-consumer"
         )
     for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             for statement in filter(str.strip, script.split(";")):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {target}")
-            conn.execute("COMMIT")
-        except BaseException:
-            # SQLite has already rolled back on some errors (SQLITE_FULL, IOERR...): a second
-            # ROLLBACK would fail and hide the real cause.
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
     return len(MIGRATIONS)

@@ -23,6 +23,7 @@ from consumer.adapters.sqlite_schema import (
     from_row,
     submission_from_row,
     to_row,
+    transaction,
     ts,
 )
 from consumer.core.states import SUCCEEDED, State
@@ -87,6 +88,28 @@ def _join_submission(
     return Applied(joined, result.verdict, effects_between(old, joined))
 
 
+def _join_by_request(
+    conn: sqlite3.Connection, submission_id: int, request_id: str, now: datetime
+) -> Applied | None:
+    """The POST's answer came after the event of the batch it created (a 400 that left an orphan):
+    join that import, found by the POST's request id, to the submission."""
+    row = conn.execute(
+        f"SELECT {COLUMNS} FROM imports WHERE request_id = ? ORDER BY first_seen_at LIMIT 1", (request_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    old = from_row(row)
+    submitted = conn.execute("SELECT submitted_at FROM submissions WHERE id = ?", (submission_id,)).fetchone()
+    conn.execute(
+        "UPDATE submissions SET sis_batch_id = ?, account = ? WHERE id = ?",
+        (old.sis_batch_id, old.account, submission_id),
+    )
+    result = mark_submitted(old, datetime.fromisoformat(submitted["submitted_at"]), now)
+    if result.changed:
+        _write(conn, result.record)
+    return result
+
+
 def describe_effects(effects: Sequence[Effect]) -> str:
     return ",".join(type(e).__name__ for e in effects)
 
@@ -108,20 +131,12 @@ class SqliteStore:
 
     def _apply(self, obs: Observation, now: datetime, message_id: str | None) -> Applied:
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             old = _read(conn, obs.account, obs.sis_batch_id)
             result = _join_submission(conn, old, apply(old, obs, now), obs, now)
             if old is None or result.changed:
                 _write(conn, result.record)
             self._journal(conn, obs, now, message_id, result)
-            conn.execute("COMMIT")
-        except BaseException:
-            # SQLite has already rolled back on some errors (SQLITE_FULL, IOERR...): a second
-            # ROLLBACK would fail and hide the real cause.
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return result
 
     async def record(self, account: str, sis_batch_id: int) -> ImportRecord | None:
@@ -180,8 +195,7 @@ class SqliteStore:
         obs: Observation | None,
     ) -> Applied | None:
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             conn.execute(
                 "UPDATE submissions SET status = ?, http_status = ?, error = ?, request_id = ?,"
                 " answered_at = ?, sis_batch_id = COALESCE(?, sis_batch_id) WHERE id = ?",
@@ -206,11 +220,8 @@ class SqliteStore:
                 result = Applied(record, Verdict.APPLIED, effects_between(old, record))
                 _write(conn, record)
                 self._journal(conn, obs, now, f"submission:{submission_id}", result)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            elif request_id is not None and status is SubmissionStatus.REJECTED:
+                result = _join_by_request(conn, submission_id, request_id, now)
         return result
 
     async def submission(self, submission_id: int) -> Submission | None:
@@ -341,6 +352,15 @@ class SqliteStore:
         query = f"SELECT account, MAX(finished_at) FROM imports WHERE outcome IN ({marks}) GROUP BY account"
         rows = await self._call(lambda: self._conn.execute(query, [s.value for s in SUCCEEDED]).fetchall())
         return {account: datetime.fromisoformat(at) for account, at in rows if at is not None}
+
+    async def last_event_received(self) -> datetime | None:
+        """When the latest Live Event was recorded: seeds the last-event gauge after a restart."""
+        row = await self._call(
+            lambda: self._conn.execute(
+                "SELECT MAX(recorded_at) FROM journal WHERE source = 'event'"
+            ).fetchone()
+        )
+        return None if row[0] is None else datetime.fromisoformat(row[0])
 
     async def ping(self) -> None:
         await self._call(lambda: self._conn.execute("SELECT 1").fetchone())

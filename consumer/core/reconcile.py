@@ -49,3 +49,20 @@ def classify(applied: Applied) -> ReconcileResult:
     if applied.verdict is Verdict.APPLIED:
         return ReconcileResult.ADVANCED
     return ReconcileResult.UNCHANGED
+
+
+MAX_PACE = 60.0
+"""The longest wait between two requests, however low the bucket reads."""
+
+
+def pace(spacing: float, remaining: float | None, most_remaining: float | None) -> float:
+    """Seconds to wait before the next request: `spacing`, stretched as Canvas's bucket runs low.
+
+    Canvas does not say how fast its leaky bucket drains (CANVAS.md §5), only what is left
+    (`X-Rate-Limit-Remaining`). Waiting `spacing * most_remaining / remaining` slows down as the
+    bucket fills and settles where what we spend equals what leaks, well before it is full: a
+    backlog drains at the bucket's pace, whatever `spacing` says, without a 403/429.
+    """
+    if remaining is None or not most_remaining:
+        return spacing
+    return min(MAX_PACE, max(spacing, spacing * most_remaining / max(remaining, 1.0)))

@@ -11,12 +11,15 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from consumer import __version__
+from consumer.core.reconcile import ReconcileResult
+from consumer.core.states import FINISHED
 from consumer.core.stuck import StuckReason
 from consumer.core.tracker import (
     Applied,
     DurationMeasured,
     Finished,
     ImportRecord,
+    Origin,
     StageMeasured,
     Succeeded,
 )
@@ -147,6 +150,26 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(version=__version__).set(1)
+
+    def prime(self, accounts: Iterable[str] = ()) -> None:
+        """Create every bounded label set at zero, so `increase()` counts the first event after a
+        start instead of missing it (a series' first sample has no predecessor)."""
+        for outcome in ("deleted", "retried", "dead_lettered"):
+            self.messages.labels(outcome)
+        for kind in ("sis_batch_created", "sis_batch_updated", "other"):
+            for result in ("applied", "duplicate", "stale", "ignored", "invalid", "rejected"):
+                self.events.labels(kind, result)
+        for reconcile_result in ReconcileResult:
+            self.reconciliations.labels(reconcile_result.value)
+        for account in accounts:
+            self.prime_account(account)
+
+    def prime_account(self, account: str) -> None:
+        for state in FINISHED:
+            for origin in Origin:
+                self.imports_finished.labels(account, state.value, origin.value)
+        for severity in ("warning", "error"):
+            self.import_messages.labels(account, severity)
 
     def record_applied(self, applied: Applied) -> None:
         """Turn a committed transition's effects into metrics (never called for uncommitted work)."""

@@ -263,3 +263,11 @@ async def test_store_takes_writes_again_once_it_has_room(store: SqliteStore) -> 
 
     assert applied.verdict is Verdict.APPLIED
     assert await store.records() == [applied.record]
+
+
+async def test_last_event_received_is_when_the_latest_event_was_recorded(store: SqliteStore) -> None:
+    assert await store.last_event_received() is None
+    await store.apply(obs(State.CREATED, 0), NOW)
+    later = NOW + timedelta(minutes=5)
+    await store.apply(obs(State.IMPORTING, 60), later)
+    assert await store.last_event_received() == later

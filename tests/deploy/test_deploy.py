@@ -1,0 +1,487 @@
+"""The deployment artifacts under deploy/ agree with the daemon and pass their tools' own checks.
+
+promtool, amtool and cfn-lint are required, not optional: a missing tool fails the test with the
+command that installs it (.ci/run installs them).
+"""
+
+from __future__ import annotations
+
+import http.server
+import importlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import zipfile
+from collections.abc import Iterator, Mapping
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consumer.core.stuck import StuckReason
+from tests.deploy import check_dashboard as check
+
+REQUIRED_DASHBOARD_METRICS = {
+    "canvas_sis_imports_finished_total",
+    "canvas_sis_import_duration_seconds_bucket",
+    "canvas_sis_import_stage_seconds_bucket",
+    "canvas_sis_imports_in_progress",
+    "canvas_sis_imports_stuck",
+    "canvas_sis_import_last_success_timestamp_seconds",
+    "sis_consumer_event_delivery_seconds_bucket",
+    "sis_consumer_sqs_requests_total",
+    "sis_consumer_messages_total",
+    "sis_consumer_canvas_requests_total",
+    "sis_consumer_canvas_rate_limit_remaining",
+}
+
+
+def _tool(name: str) -> str:
+    """The tool's path; a missing tool fails the test (never skips it) with how to install it."""
+    try:
+        return check.tool(name)
+    except check.ToolMissing as exc:
+        missing = str(exc)
+    pytest.fail(missing, pytrace=False)
+
+
+def _passes(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, f"{shlex.join(result.args)}\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.fixture(scope="module")
+def exported() -> dict[str, str]:
+    return check.exported_metrics()
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict[str, Any]:
+    return check.load_dashboard()
+
+
+@pytest.fixture(scope="module")
+def alerts() -> list[dict[str, Any]]:
+    return check.alert_rules()
+
+
+# ------------------------------------------------------------------ the checker itself
+def test_exported_names_come_from_the_metrics_module(exported: dict[str, str]) -> None:
+    assert exported["canvas_sis_imports_finished_total"] == "counter"
+    assert exported["canvas_sis_import_duration_seconds"] == "histogram"
+    assert exported["sis_consumer_last_poll_timestamp_seconds"] == "gauge"
+    assert "canvas_sis_imports_finished" not in exported  # a counter is only exported with _total
+
+
+def test_checker_reports_unknown_and_misused_metric_names(exported: dict[str, str]) -> None:
+    problems = check.unknown_metrics(
+        [
+            "rate(canvas_sis_imports_finished_total[5m])",  # fine
+            "rate(canvas_sis_import_finished_total[5m])",  # typo
+            "canvas_sis_import_duration_seconds",  # a histogram's bare name
+            "sum(sis_consumer_messages_total_bucket)",  # a suffix on a counter
+        ],
+        exported,
+    )
+    assert len(problems) == 3, problems
+    assert problems[0].startswith("canvas_sis_import_finished_total: not exported")
+    assert problems[1].startswith("canvas_sis_import_duration_seconds: a histogram has no bare series")
+    assert problems[2].startswith("sis_consumer_messages_total_bucket: not exported")
+
+
+def test_template_variables_are_substituted() -> None:
+    expr = 'sum(rate(x{account=~"$account",b=~"${account}",c="[[account]]"}[$__rate_interval])) [$__range]'
+    assert check.substitute(expr) == 'sum(rate(x{account=~".*",b=~".*",c=".*"}[5m])) [1h]'
+    with pytest.raises(KeyError, match="unknown template variable"):
+        check.substitute("rate(x[$nope])")
+
+
+def test_promtool_rejects_a_broken_dashboard_expression() -> None:
+    _tool("promtool")
+    result = check.promtool_check_exprs([check.Expr("broken", "sum(rate(x[5m])")])
+    assert result.returncode != 0
+
+
+# ------------------------------------------------------------------ Grafana dashboard
+def test_every_dashboard_expression_parses(dashboard: dict[str, Any]) -> None:
+    _tool("promtool")
+    exprs = check.dashboard_exprs(dashboard)
+    assert len(exprs) > 20
+    _passes(check.promtool_check_exprs(exprs))
+
+
+def test_dashboard_uses_only_exported_metrics(dashboard: dict[str, Any], exported: dict[str, str]) -> None:
+    exprs = [e.expr for e in check.dashboard_exprs(dashboard)]
+    assert check.unknown_metrics(exprs, exported) == []
+    used = set().union(*(check.metric_names(e) for e in exprs))
+    assert used >= REQUIRED_DASHBOARD_METRICS, REQUIRED_DASHBOARD_METRICS - used
+
+
+def test_dashboard_is_templated_by_datasource_and_account(dashboard: dict[str, Any]) -> None:
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    account = variables["account"]
+    assert account["query"]["query"] == "label_values(canvas_sis_imports_finished_total, account)"
+    assert account["datasource"]["uid"] == "${datasource}"
+    per_account = [
+        t["expr"]
+        for p in check.dashboard_panels(dashboard)
+        for t in p.get("targets", [])
+        if "canvas_sis_imports_finished_total" in t["expr"]
+    ]
+    assert per_account
+    assert all('account=~"$account"' in e for e in per_account)
+
+
+def test_every_panel_and_target_uses_the_datasource_variable(dashboard: dict[str, Any]) -> None:
+    panels = [p for p in check.dashboard_panels(dashboard) if p["type"] != "row"]
+    for panel in panels:
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}", panel["title"]
+    ids = [p["id"] for p in check.dashboard_panels(dashboard)]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+
+
+# ------------------------------------------------------------------ Prometheus alert rules
+def test_promtool_check_rules() -> None:
+    _passes(check.run([_tool("promtool"), "check", "rules", str(check.ALERTS)]))
+
+
+def test_promtool_test_rules() -> None:
+    _passes(check.run([_tool("promtool"), "test", "rules", check.ALERTS_TEST.name], cwd=check.ALERTS.parent))
+
+
+def test_example_prometheus_config_is_valid() -> None:
+    _passes(check.run([_tool("promtool"), "check", "config", str(check.PROMETHEUS_CONFIG)]))
+
+
+def test_alerts_use_only_exported_metrics(exported: dict[str, str]) -> None:
+    exprs = [e.expr for e in check.alert_exprs()]
+    assert check.unknown_metrics(exprs, exported) == []
+
+
+def test_every_alert_has_severity_summary_description_and_for(alerts: list[dict[str, Any]]) -> None:
+    for rule in alerts:
+        assert rule["labels"]["severity"] in {"page", "ticket"}, rule["alert"]
+        assert rule["labels"]["service"] == "sis-consumer", rule["alert"]
+        assert {"summary", "description", "runbook_url"} <= set(rule["annotations"]), rule["alert"]
+        assert re.fullmatch(r"\d+[smh]", rule["for"]), f"{rule['alert']}: `for:` is a plain duration"
+
+
+def test_one_paging_alert_per_stuck_reason(alerts: list[dict[str, Any]]) -> None:
+    for reason in StuckReason:
+        matching = [r for r in alerts if f'canvas_sis_imports_stuck{{reason="{reason.value}"}}' in r["expr"]]
+        assert len(matching) == 1, f"expected one alert for stuck reason {reason.value}"
+        assert matching[0]["labels"]["severity"] == "page"
+
+
+def test_required_alerts_exist(alerts: list[dict[str, Any]]) -> None:
+    exprs = "\n".join(r["expr"] for r in alerts)
+    for needle in (
+        "canvas_sis_imports_finished_total",
+        "time() - max by (account) (canvas_sis_import_last_success_timestamp_seconds)",
+        "sis_consumer_last_event_timestamp_seconds",
+        'up{job=~"sis-consumer.*"} == 0',
+        'absent(up{job=~"sis-consumer.*"})',
+        "time() - sis_consumer_last_poll_timestamp_seconds > 120",
+        'increase(sis_consumer_messages_total{outcome="dead_lettered"}',
+        'sis_consumer_canvas_requests_total{status=~"403|429"}',
+    ):
+        assert needle in exprs, needle
+
+
+def test_every_alert_has_a_firing_and_a_silent_unit_test(alerts: list[dict[str, Any]]) -> None:
+    cases: dict[str, set[bool]] = {}
+    for group in check.load_yaml(check.ALERTS_TEST)["tests"]:
+        for case in group.get("alert_rule_test", []):
+            cases.setdefault(case["alertname"], set()).add(bool(case.get("exp_alerts")))
+    for rule in alerts:
+        assert cases.get(rule["alert"]) == {True, False}, f"{rule['alert']}: needs a firing and a silent case"
+
+
+def test_runbook_urls_share_one_base_and_their_anchors_exist() -> None:
+    assert check.runbook_problems() == []
+
+
+def test_runbook_check_catches_a_missing_anchor(tmp_path: Path) -> None:
+    runbook = tmp_path / "RUNBOOK.md"
+    runbook.write_text("# Runbook\n\n## SisConsumerDown\n", encoding="utf-8")
+    problems = check.runbook_problems(check.ALERTS, runbook)
+    assert any("#sisimportstucksilent is not a heading" in p for p in problems)
+    assert not any("#sisconsumerdown" in p for p in problems)
+
+
+# ------------------------------------------------------------------ Alertmanager
+def test_amtool_check_config() -> None:
+    _passes(check.run([_tool("amtool"), "check-config", str(check.ALERTMANAGER_CONFIG)]))
+
+
+@pytest.mark.parametrize(("severity", "receiver"), [("page", "sis-oncall-pager"), ("ticket", "sis-tickets")])
+def test_alertmanager_routes_by_severity(severity: str, receiver: str) -> None:
+    result = check.run(
+        [
+            _tool("amtool"),
+            "config",
+            "routes",
+            "test",
+            f"--config.file={check.ALERTMANAGER_CONFIG}",
+            f"severity={severity}",
+            "service=sis-consumer",
+            "alertname=Example",
+        ]
+    )
+    _passes(result)
+    assert result.stdout.split() == [receiver]
+
+
+# ------------------------------------------------------------------ CloudFormation
+def _template() -> Mapping[str, Any]:
+    # Imported by name: cfn-lint ships no type information.
+    decode = importlib.import_module("cfnlint.decode").decode
+    template, matches = decode(str(check.CLOUDFORMATION))
+    assert not matches, matches
+    return dict(template)
+
+
+def test_cfn_lint() -> None:
+    _passes(check.run([_tool("cfn-lint"), str(check.CLOUDFORMATION)]))
+
+
+def test_queue_meets_canvas_requirements() -> None:
+    resources = _template()["Resources"]
+    queue = resources["LiveEventsQueue"]["Properties"]
+    assert queue["QueueName"] == {"Fn::Sub": "canvas-live-events-${QueueNameSuffix}"}
+    assert "FifoQueue" not in queue
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    assert _template()["Parameters"]["MaxReceiveCount"]["Default"] == 10
+    policies = [
+        r for r in resources.values() if r["Type"] in {"AWS::SQS::QueuePolicy", "AWS::SQS::QueueInlinePolicy"}
+    ]
+    on_queue = [p for p in policies if p["Properties"].get("Queue") == {"Ref": "LiveEventsQueue"}]
+    assert len(on_queue) == 1
+    (statement,) = on_queue[0]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::636161780776:root"}
+    assert statement["Action"] == "sqs:SendMessage"
+
+
+def test_task_role_is_least_privilege() -> None:
+    role = _template()["Resources"]["TaskRole"]["Properties"]
+    statements = [s for p in role["Policies"] if "PolicyName" in p for s in p["PolicyDocument"]["Statement"]]
+    by_sid = {s["Sid"]: s for s in statements}
+    assert sorted(by_sid["ConsumeLiveEvents"]["Action"]) == [
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+    ]
+    assert by_sid["ConsumeLiveEvents"]["Resource"] == {"Fn::GetAtt": ["LiveEventsQueue", "Arn"]}
+    assert by_sid["DeadLetter"]["Action"] == "sqs:SendMessage"
+    assert by_sid["DeadLetter"]["Resource"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    assert all("*" not in json.dumps(s["Action"]) for s in statements)
+
+
+def test_task_definition_runs_the_daemon_as_designed() -> None:
+    template = _template()
+    (container,) = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    assert container["StopTimeout"] == 30
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert env["SIS_CONSUMER_STORE"] == "sqlite:////data/state.db"
+    assert env["SIS_CONSUMER_METRICS_ADDR"] == "0.0.0.0:9464"
+    assert env["SIS_CONSUMER_QUEUE_URL"] == {"Ref": "LiveEventsQueue"}
+    assert [s["Name"] for s in container["Secrets"]] == ["SIS_CONSUMER_CANVAS_TOKEN"]
+    assert {m["ContainerPath"] for m in container["MountPoints"]} == {"/data", "/tmp"}
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    desired = template["Parameters"]["DesiredCount"]
+    assert (desired["Default"], desired["MaxValue"]) == (1, 1)  # SQLite: one writer
+    deployment = template["Resources"]["Service"]["Properties"]["DeploymentConfiguration"]
+    assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (0, 100)
+    alarm = template["Resources"]["DeadLetterQueueAlarm"]["Properties"]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert {"QueueUrl", "QueueArn"} <= set(template["Outputs"])
+
+
+# ------------------------------------------------------------------ Dockerfile (static)
+def _instructions(path: Path = check.DOCKERFILE) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    out: list[tuple[str, str]] = []
+    pending = ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        pending += stripped[:-1] + " " if stripped.endswith("\\") else stripped
+        if not stripped.endswith("\\"):
+            keyword, _, args = pending.partition(" ")
+            out.append((keyword.upper(), args.strip()))
+            pending = ""
+    return out
+
+
+def _final_stage() -> list[tuple[str, str]]:
+    instructions = _instructions()
+    last_from = max(i for i, (k, _) in enumerate(instructions) if k == "FROM")
+    return instructions[last_from:]
+
+
+def test_dockerfile_is_multi_stage_on_a_pinned_slim_base() -> None:
+    instructions = _instructions()
+    froms = [args for k, args in instructions if k == "FROM"]
+    assert len(froms) >= 2
+    args = dict(a.split("=", 1) for k, a in instructions if k == "ARG" and "=" in a)
+    assert args["PYTHON_IMAGE"] == "python:3.11-slim-bookworm"
+    assert all(f.split()[0] == "${PYTHON_IMAGE}" for f in froms)
+    builder = [a for k, a in instructions if k == "RUN" and "pip wheel" in a]
+    assert builder, "the builder stage builds a wheel"
+    final = _final_stage()
+    assert any(k == "COPY" and "--from=builder" in a and "/opt/venv" in a for k, a in final)
+    final_runs = " ".join(a for k, a in final if k == "RUN")
+    for build_tool in ("gcc", "build-essential", "apt-get install", "pip install"):
+        assert build_tool not in final_runs, f"no {build_tool} in the final image"
+
+
+def test_dockerfile_runs_as_non_root_with_healthcheck_and_exec_form_entrypoint() -> None:
+    final = _final_stage()
+    users = [a for k, a in final if k == "USER"]
+    assert users
+    assert users[-1].split(":")[0] not in {"root", "0"}
+    assert users[-1] == "10001:10001"
+    (entrypoint,) = [a for k, a in final if k == "ENTRYPOINT"]
+    assert json.loads(entrypoint) == ["sis-consumer"]  # exec form: the daemon is PID 1
+    (cmd,) = [a for k, a in final if k == "CMD"]
+    assert json.loads(cmd) == ["run"]
+    assert [a for k, a in final if k == "STOPSIGNAL"] == ["SIGTERM"]
+    assert [a for k, a in final if k == "HEALTHCHECK"], "HEALTHCHECK missing"
+    assert [a for k, a in final if k == "EXPOSE"] == ["9464"]
+    assert [a for k, a in final if k == "WORKDIR"] == ["/data"]
+    assert [a for k, a in final if k == "VOLUME"] == ['["/data"]']
+    env = " ".join(a for k, a in final if k == "ENV")
+    for setting in (
+        "SIS_CONSUMER_STORE=sqlite:////data/state.db",
+        "SIS_CONSUMER_METRICS_ADDR=0.0.0.0:9464",
+        "PYTHONDONTWRITEBYTECODE=1",
+    ):
+        assert setting in env
+
+
+class _Livez(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:
+        self.send_response(self.status if self.path == "/livez" else 404)
+        self.end_headers()
+        self.wfile.write(b"ok\n")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def livez() -> Iterator[tuple[type[_Livez], int]]:
+    handler = type("Handler", (_Livez,), {"status": 200})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield handler, server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _probe(command: list[str], port: int) -> int:
+    assert command[0] == "python"
+    env = {**os.environ, "SIS_CONSUMER_METRICS_ADDR": f"0.0.0.0:{port}"}
+    # The CloudFormation probe has the port fixed (the task sets SIS_CONSUMER_METRICS_ADDR itself).
+    command = [c.replace("127.0.0.1:9464", f"127.0.0.1:{port}") for c in command]
+    return subprocess.run([sys.executable, *command[1:]], env=env, timeout=30, check=False).returncode
+
+
+def test_healthcheck_probes_pass_on_200_and_fail_on_503(livez: tuple[type[_Livez], int]) -> None:
+    handler, port = livez
+    (healthcheck,) = [a for k, a in _final_stage() if k == "HEALTHCHECK"]
+    docker_probe = json.loads(healthcheck[healthcheck.index("CMD ") + 4 :])
+    (container,) = _template()["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    ecs_probe = list(container["HealthCheck"]["Command"])
+    assert ecs_probe[0] == "CMD"
+    for probe in (docker_probe, ecs_probe[1:]):
+        handler.status = 200
+        assert _probe(probe, port) == 0
+        handler.status = 503
+        assert _probe(probe, port) != 0
+
+
+def _dockerignored(path: str, patterns: list[str]) -> bool:
+    """Docker's .dockerignore rules, enough for ours: last match wins, `!` re-includes, parents count."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    ignored = False
+    for raw in patterns:
+        negate = raw.startswith("!")
+        pattern = raw.removeprefix("!").strip("/")
+        variants = {pattern, pattern.removeprefix("**/")}
+        if any(fnmatchcase(c, v) for c in candidates for v in variants):
+            ignored = not negate
+    return ignored
+
+
+def test_dockerignore_sends_exactly_what_the_dockerfile_copies() -> None:
+    patterns = [
+        line.strip()
+        for line in check.DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    copies = [a.split() for k, a in _instructions() if k == "COPY" and "--from" not in a]
+    sources = [src for args in copies for src in args[:-1]]
+    assert sources
+    for source in sources:
+        assert not _dockerignored(source.rstrip("/"), patterns), f"{source} is excluded by .dockerignore"
+    assert not _dockerignored("consumer/core/stuck.py", patterns)
+    for excluded in (".venv/bin/python", "tests/unit/test_config.py", "deploy/Dockerfile", ".git/HEAD"):
+        assert _dockerignored(excluded, patterns), f"{excluded} should not be in the build context"
+    assert _dockerignored("consumer/core/__pycache__/stuck.cpython-311.pyc", patterns)
+
+
+@pytest.mark.timeout(300)
+def test_the_docker_build_context_builds_the_wheel(tmp_path: Path) -> None:
+    """What the builder stage does, from what .dockerignore lets through (pip fetches setuptools)."""
+    context = tmp_path / "context"
+    context.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(check.REPO / name, context / name)
+    shutil.copytree(
+        check.REPO / "consumer", context / "consumer", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    wheels = tmp_path / "wheels"
+    result = check.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--wheel-dir",
+            str(wheels),
+            str(context),
+        ],
+        timeout=280,
+    )
+    _passes(result)
+    (wheel,) = wheels.glob("sis_consumer-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+        assert "sis-consumer = consumer.cli:main" in archive.read(entry_points).decode()
+    assert "consumer/py.typed" in names
+    assert "consumer/observability/metrics.py" in names

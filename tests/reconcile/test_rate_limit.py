@@ -1,0 +1,76 @@
+"""Catching up after an outage stays inside Canvas's rate limit (CANVAS.md §5, DESIGN.md "The watchdog")."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from consumer.adapters.store_sqlite import open_sqlite
+from consumer.core.states import State
+from consumer.core.tracker import Observation
+from consumer.sandbox.knobs import Knobs
+from tests.reconcile.canvas_thread import ACCOUNT_ID
+from tests.reconcile.conftest import CanvasFactory, DaemonFactory
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+
+SILENT = 200
+SPACING = 0.05
+BUCKET = Knobs(
+    throttle_capacity=50,
+    throttle_leak_per_second=10,
+    request_cost=1,
+    jobs_running=False,  # every import waits in `created`
+    loss_rate=1.0,  # and its events are lost: the outage
+)
+ENOUGH = (SILENT + 1 - BUCKET.throttle_capacity) / BUCKET.throttle_leak_per_second + 10
+"""The fastest pace the bucket allows (one burst of its capacity, then its leak rate), plus slack."""
+
+
+def seed(db: Path, account: str, batches: list[int], quiet_since: datetime) -> None:
+    """The store as a daemon left it before the outage: every import last heard of long ago."""
+
+    async def go() -> None:
+        async with open_sqlite(db) as store:
+            for batch in batches:
+                obs = Observation(account, batch, State.CREATED, quiet_since, account_id=str(ACCOUNT_ID))
+                await store.apply(obs, quiet_since)
+
+    asyncio.run(go())
+
+
+def test_two_hundred_silent_imports_are_reconciled_without_throttling(
+    canvas_for: CanvasFactory, daemon_for: DaemonFactory, tmp_path: Path
+) -> None:
+    """200 imports quiet for longer than RECONCILE_AFTER, a 50-request bucket leaking 10/s, and a
+    spacing (50 ms) that alone would drain the bucket: the daemon must pace itself by the bucket."""
+    canvas = canvas_for(BUCKET, proxy=True)
+    batches = [canvas.start_import() for _ in range(SILENT)]
+    seed(tmp_path / "state.db", canvas.account_uuid, batches, datetime.now(UTC) - timedelta(minutes=5))
+    served_before = canvas.read(lambda c: len(c.requests))
+
+    daemon = daemon_for(canvas, SIS_CONSUMER_RECONCILE_SPACING=f"{SPACING * 1000:g}ms")
+    wait_until(
+        lambda: daemon.sample("sis_consumer_reconciliations_total", result="unchanged") >= SILENT,
+        timeout=ENOUGH,
+        interval=0.5,
+        what=f"{SILENT} imports reconciled",
+    )
+
+    # Once asked, an import is asked again after another RECONCILE_AFTER: the trickle goes on.
+    requests = canvas.read(lambda c: list(c.requests[served_before:]))
+    assert requests[0].path == "/api/v1/accounts/self"
+    asked = {int(r.path.rsplit("/", 1)[1]) for r in requests[1:]}
+    assert asked == set(batches)
+    assert {r.status for r in requests} == {200}
+    for status in ("403", "429"):
+        assert daemon.sample("sis_consumer_canvas_requests_total", status=status) == 0
+    assert canvas.proxy is not None
+    assert canvas.proxy.max_in_flight == 1
+    gaps = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(requests[1:])]
+    assert min(gaps) >= SPACING

@@ -1,0 +1,105 @@
+"""`sis-consumer submit --wait`: the exit code says how the import ended; stdout summarises it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from consumer.sandbox.canvas import SimulatedCanvas
+from consumer.sandbox.knobs import Outcome
+from tests.e2e.daemon import Daemon
+from tests.reconcile.canvas_thread import CanvasThread
+from tests.submit.helpers import ACCOUNT_ID, canvas_env, cli, cli_sync, sis_file
+
+MESSAGES = 2
+WAIT = ("--wait", "--timeout", "20s", "--api-interval", "100ms")
+
+
+def show_requests(canvas: SimulatedCanvas, import_id: int) -> int:
+    return sum(
+        1 for r in canvas.requests if r.method == "GET" and r.path.endswith(f"/sis_imports/{import_id}")
+    )
+
+
+@pytest.mark.parametrize(
+    ("outcome", "code", "warnings", "errors"),
+    [
+        ("imported", 0, 0, 0),
+        ("imported_with_messages", 2, MESSAGES, 0),
+        ("failed", 1, 0, 0),
+        ("failed_with_messages", 1, 0, MESSAGES),
+        ("aborted", 1, 0, 0),  # silent: only the API tells
+    ],
+)
+async def test_wait_without_a_daemon_exits_with_the_outcome_learned_from_the_api(
+    canvas: SimulatedCanvas, tmp_path: Path, outcome: Outcome, code: int, warnings: int, errors: int
+) -> None:
+    canvas.plan(ACCOUNT_ID, outcome, messages=MESSAGES)
+    path = sis_file(tmp_path, "users.csv")
+
+    run = await cli("submit", str(path), *WAIT, env=canvas_env(canvas, tmp_path / "s.db"), cwd=tmp_path)
+
+    assert run.returncode == code, run.output
+    [imp] = canvas.imports.values()
+    assert imp.workflow_state == outcome
+    assert show_requests(canvas, imp.id) >= 1  # no daemon: only the API could tell
+    summary = json.loads(run.stdout)
+    assert (int(summary["id"]), summary["workflow_state"]) == (imp.id, outcome)
+    assert (summary["warning_count"], summary["error_count"]) == (warnings, errors)
+    assert len(summary["first_warnings"]) == warnings
+    assert len(summary["first_errors"]) == errors
+    assert isinstance(summary["counts"], dict)
+    assert summary["counts"].get("users", 0) == (0 if outcome == "aborted" else 2)  # the CSV's two rows
+
+
+async def test_wait_exits_3_when_the_import_does_not_finish_in_time(
+    canvas: SimulatedCanvas, tmp_path: Path
+) -> None:
+    canvas.plan(ACCOUNT_ID, stuck=True)  # the job dies: `importing` for ever
+    path = sis_file(tmp_path, "users.csv")
+
+    run = await cli(
+        "submit",
+        str(path),
+        "--wait",
+        "--timeout",
+        "1s",
+        "--api-interval",
+        "200ms",
+        env=canvas_env(canvas, tmp_path / "s.db"),
+        cwd=tmp_path,
+    )
+
+    assert run.returncode == 3, run.output
+    assert "timed out" in run.stderr
+    [imp] = canvas.imports.values()
+    assert imp.workflow_state == "importing"
+    summary = json.loads(run.stdout)
+    assert (int(summary["id"]), summary["workflow_state"]) == (imp.id, "importing")
+
+
+def test_wait_with_a_daemon_learns_the_finish_from_the_store(
+    canvas_thread: CanvasThread, daemon: Daemon, tmp_path: Path
+) -> None:
+    canvas_thread.read(lambda c: c.plan(ACCOUNT_ID, "imported_with_messages", messages=MESSAGES))
+    path = sis_file(tmp_path, "users.csv")
+
+    # The API is asked only after an hour: an answer within seconds came from the daemon's store.
+    run = cli_sync(
+        "submit",
+        str(path),
+        "--wait",
+        "--timeout",
+        "30s",
+        "--api-interval",
+        "1h",
+        env=daemon.env,
+        cwd=tmp_path,
+    )
+
+    assert run.returncode == 2, run.output
+    summary = json.loads(run.stdout)
+    assert summary["workflow_state"] == "imported_with_messages"
+    assert summary["warning_count"] == MESSAGES
