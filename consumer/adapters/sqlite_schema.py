@@ -195,8 +195,12 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open the database, apply pending migrations, and return the connection."""
+def connect(path: Path, *, busy_seconds: float = 5.0, autocheckpoint: bool = True) -> sqlite3.Connection:
+    """Open the database, apply pending migrations, and return the connection.
+
+    Opening waits up to 5 s for other processes (the schema may need migrating); afterwards the
+    connection waits `busy_seconds` for a lock. Without `autocheckpoint` the caller checkpoints.
+    """
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
     try:
         conn.row_factory = sqlite3.Row
@@ -204,6 +208,9 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         migrate(conn)
+        conn.execute(f"PRAGMA busy_timeout = {round(busy_seconds * 1000)}")
+        if not autocheckpoint:
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
     except BaseException:
         conn.close()
         raise

@@ -31,19 +31,15 @@ class Message:
     receipt_handle: str
     body: str
     receive_count: int = 1
-    sent_at: float | None = None
-    """SentTimestamp, Unix seconds."""
 
 
 def _message(raw: MessageTypeDef) -> Message:
     attrs = raw.get("Attributes", {})
-    sent = attrs.get("SentTimestamp")
     return Message(
         message_id=raw.get("MessageId", ""),
         receipt_handle=raw.get("ReceiptHandle", ""),
         body=raw.get("Body", ""),
         receive_count=int(attrs.get("ApproximateReceiveCount", "1")),
-        sent_at=int(sent) / 1000 if sent else None,
     )
 
 
@@ -78,7 +74,8 @@ class SqsQueue:
                 MaxNumberOfMessages=max_messages,
                 WaitTimeSeconds=wait_seconds,
                 VisibilityTimeout=visibility,
-                MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                # The only attribute we use (retry backoff); each one more is parsed per message.
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
             )
         except (ClientError, BotoCoreError) as exc:
             self._hook("ReceiveMessage", _error_code(exc))

@@ -1,13 +1,21 @@
-"""The default store: one SQLite file in WAL mode, used from one dedicated thread.
+"""The default store: one SQLite file in WAL mode.
 
-One thread owns the connection, so transactions never interleave and the event loop never blocks
-on disk. `synchronous=NORMAL` in WAL mode survives a process crash (SIGKILL) without an fsync per
-commit; a power loss may lose the last commits, which SQS then redelivers.
+Transactions run on the event loop itself. With WAL and `synchronous=NORMAL` a commit appends to
+the WAL in the page cache and never fsyncs, so a write transaction takes tens of microseconds;
+handing it to a thread cost more (~400 µs per SIS event, mostly waiting to get the GIL back; see
+`make bench`). What can take long is kept off the loop: the checkpoint, which fsyncs, runs on its
+own connection in a worker thread (`wal_autocheckpoint` is off), and a lock held by another
+process (a `sis-consumer submit`) is waited on for at most `BUSY_SECONDS`, then the write fails
+as `StoreUnavailable` and its message is retried later.
+
+WAL with `synchronous=NORMAL` survives a process crash (SIGKILL); a power loss may lose the last
+commits, which SQS then redelivers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -42,6 +50,10 @@ from consumer.core.tracker import (
 from consumer.errors import StoreUnavailable
 
 T = TypeVar("T")
+
+BUSY_SECONDS = 0.1
+"""Longest wait on the event loop for another process's write lock."""
+CHECKPOINT_SECONDS = 5.0
 
 
 def _write(conn: sqlite3.Connection, record: ImportRecord) -> None:
@@ -120,9 +132,8 @@ class SqliteStore:
         self._executor = executor
 
     async def _call(self, fn: Callable[[], T]) -> T:
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, fn)
+            return fn()
         except sqlite3.OperationalError as exc:  # locked, disk full, I/O error, read-only...
             raise StoreUnavailable(f"sqlite: {exc}") from exc
 
@@ -372,18 +383,36 @@ def open_sqlite(path: Path) -> AbstractAsyncContextManager[SqliteStore]:
 
 @asynccontextmanager
 async def _open(path: Path) -> AsyncIterator[SqliteStore]:
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-    loop = asyncio.get_running_loop()
     try:
-        conn = await loop.run_in_executor(executor, lambda: connect(path))
+        conn = connect(path, busy_seconds=BUSY_SECONDS, autocheckpoint=False)
     except sqlite3.Error as exc:
-        executor.shutdown(wait=False)
         raise StoreUnavailable(f"cannot open {path}: {exc}") from exc
-    except BaseException:
-        executor.shutdown(wait=False)
-        raise
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-checkpoint")
+    checkpoints = asyncio.create_task(_checkpoint_every(path, executor, CHECKPOINT_SECONDS))
     try:
         yield SqliteStore(conn, executor)
     finally:
-        await loop.run_in_executor(executor, conn.close)
+        checkpoints.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checkpoints
+        conn.close()
+        await asyncio.get_running_loop().run_in_executor(executor, lambda: _checkpoint(path, "TRUNCATE"))
         executor.shutdown(wait=True)
+
+
+def _checkpoint(path: Path, mode: str = "PASSIVE") -> None:
+    """Copy the WAL back into the database (this is where SQLite fsyncs), on its own connection."""
+    conn = sqlite3.connect(path, timeout=BUSY_SECONDS)
+    try:
+        conn.execute(f"PRAGMA wal_checkpoint({mode})")
+    except sqlite3.OperationalError:
+        pass  # busy or locked: the next round does it
+    finally:
+        conn.close()
+
+
+async def _checkpoint_every(path: Path, executor: ThreadPoolExecutor, seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(seconds)
+        await loop.run_in_executor(executor, lambda: _checkpoint(path))

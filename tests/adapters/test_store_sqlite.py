@@ -271,3 +271,27 @@ async def test_last_event_received_is_when_the_latest_event_was_recorded(store: 
     later = NOW + timedelta(minutes=5)
     await store.apply(obs(State.IMPORTING, 60), later)
     assert await store.last_event_received() == later
+
+
+async def test_a_lock_held_by_another_process_fails_fast_instead_of_stalling_the_loop(
+    store: SqliteStore, db_path: Path
+) -> None:
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # what a `sis-consumer submit` holds for a moment
+    try:
+        with pytest.raises(StoreUnavailable, match="locked"):
+            # Well under the 5 s an opening connection waits: the loop is not held hostage.
+            await asyncio.wait_for(store.apply(obs(State.CREATED, 0), NOW), timeout=2)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert (await store.apply(obs(State.CREATED, 0), NOW)).verdict is Verdict.APPLIED
+
+
+async def test_closing_checkpoints_the_wal_into_the_database(db_path: Path) -> None:
+    async with open_sqlite(db_path) as store:
+        await store.apply(obs(State.CREATED, 0), NOW)
+    wal = db_path.with_name(db_path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM imports").fetchone() == (1,)
