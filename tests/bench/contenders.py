@@ -23,7 +23,7 @@ from consumer.sandbox.local_sqs import Queues
 from tests.bench import node
 from tests.bench.corpus import Corpus
 from tests.bench.fauxqs import client_env
-from tests.e2e.daemon import SIS_CONSUMER, Daemon
+from tests.e2e.daemon import Daemon
 
 FINISHED_METRIC = "canvas_sis_imports_finished_total"
 MESSAGES_METRIC = "sis_consumer_messages_total"
@@ -98,10 +98,7 @@ class BenchDaemon(Daemon):
     it drains from its first poll and the harness must watch it from the start."""
 
     def spawn(self) -> BenchDaemon:
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [SIS_CONSUMER, "run"], env=self.env, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.workdir
-        )
+        super().spawn()
         return self
 
     @property
@@ -183,6 +180,23 @@ class DaemonRun:
         code = self.daemon.stop_quickly()
         self.daemon.close()
         return {"exit_code": code, "log": str(self.daemon.log_path)}
+
+
+def ready_daemon(queues: Queues, workdir: Path, pollers: int) -> BenchDaemon:
+    """A daemon on an empty queue, ready, for the latency and soak runs."""
+    daemon = BenchDaemon(
+        queues,
+        workdir,
+        SIS_CONSUMER_POLLERS=str(pollers),
+        SIS_CONSUMER_WAIT_TIME_SECONDS="20",
+        SIS_CONSUMER_GAUGE_INTERVAL="5",
+    )
+    try:
+        daemon.start()
+    except BaseException:
+        daemon.close()
+        raise
+    return daemon
 
 
 def _limit(queues: Queues, pollers: int, workdir: Path) -> Running:

@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench import corpus, measure
-from tests.bench.contenders import FINISHED_METRIC, BenchDaemon
+from tests.bench.contenders import FINISHED_METRIC, ready_daemon
 from tests.bench.fauxqs import Fauxqs, SqsApi
 from tests.live_events import sis_event
-from tests.waiting import wait_until
 
 SIS_EVENTS_PER_IMPORT = 4
 
@@ -112,15 +111,8 @@ def run(
     cycle = SIS_EVENTS_PER_IMPORT / (rate / 2)  # half of the load is SIS events, half background
     with Fauxqs(workdir) as sqs:
         queues = sqs.create_queues()
-        daemon = BenchDaemon(
-            queues,
-            workdir,
-            SIS_CONSUMER_POLLERS=str(pollers),
-            SIS_CONSUMER_WAIT_TIME_SECONDS="20",
-            SIS_CONSUMER_GAUGE_INTERVAL="5",
-        ).spawn()
+        daemon = ready_daemon(queues, workdir, pollers)
         try:
-            wait_until(daemon._ready, timeout=30, what="the daemon's /readyz")
             scraper = _Scraper(daemon.port)
             background = _Background(sqs.port, queues.queue_url, rate / 2)
             background.start()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench import corpus, measure
-from tests.bench.contenders import FINISHED_METRIC, MESSAGES_METRIC, BenchDaemon
+from tests.bench.contenders import FINISHED_METRIC, MESSAGES_METRIC, ready_daemon
 from tests.bench.fauxqs import Fauxqs
 from tests.waiting import wait_until
 
@@ -69,15 +69,8 @@ def run(pollers: int, workroot: Path, *, total: int = 200_000, chunk: int = 20_0
     imports = 0
     with Fauxqs(workdir) as sqs:
         queues = sqs.create_queues()
-        daemon = BenchDaemon(
-            queues,
-            workdir,
-            SIS_CONSUMER_POLLERS=str(pollers),
-            SIS_CONSUMER_WAIT_TIME_SECONDS="20",
-            SIS_CONSUMER_GAUGE_INTERVAL="5",
-        ).spawn()
+        daemon = ready_daemon(queues, workdir, pollers)
         try:
-            wait_until(daemon._ready, timeout=30, what="the daemon's /readyz")
             began = time.monotonic()
             sent = 0
             for k in range(max(1, total // chunk)):

@@ -38,11 +38,16 @@ class Daemon:
         }
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Daemon:
+    def spawn(self) -> Daemon:
+        """Start the process without waiting for it to be ready."""
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [SIS_CONSUMER, "run"], env=self.env, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.workdir
         )
+        return self
+
+    def start(self) -> Daemon:
+        self.spawn()
         wait_until(self._ready, timeout=20, what="the daemon's /readyz")
         return self
 

@@ -108,24 +108,15 @@ def alertmanager(workdir: Path, webhook_url: str) -> Iterator[str]:
         ],
     }
     (workdir / "alertmanager.yml").write_text(yaml.safe_dump(config))
-    process = subprocess.Popen(
-        [
-            tool("prometheus-alertmanager"),
-            f"--config.file={workdir / 'alertmanager.yml'}",
-            f"--storage.path={workdir / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",  # no gossip port on every interface
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(workdir / "alertmanager.log").open("wb"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _ready(url + "/-/ready"), timeout=20, what="alertmanager ready")
+    command = [
+        tool("prometheus-alertmanager"),
+        f"--config.file={workdir / 'alertmanager.yml'}",
+        f"--storage.path={workdir / 'am-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",  # no gossip port on every interface
+    ]
+    with _serving(command, port, workdir / "alertmanager.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @contextmanager
@@ -140,23 +131,28 @@ def prometheus(workdir: Path, rules: Path, target: str, alertmanager_url: str) -
         "scrape_configs": [{"job_name": "sis-consumer", "static_configs": [{"targets": [target]}]}],
     }
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    process = subprocess.Popen(
-        [
-            tool("prometheus"),
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'prom-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(workdir / "prometheus.log").open("wb"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _ready(url + "/-/ready"), timeout=30, what="prometheus ready")
+    command = [
+        tool("prometheus"),
+        f"--config.file={workdir / 'prometheus.yml'}",
+        f"--storage.tsdb.path={workdir / 'prom-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    with _serving(command, port, workdir / "prometheus.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+
+
+@contextmanager
+def _serving(command: list[str], port: int, log: Path) -> Iterator[str]:
+    """Run a Prometheus-family server until the block ends; yields its URL once /-/ready."""
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until(lambda: _ready(url + "/-/ready"), timeout=30, what=f"{Path(command[0]).name} ready")
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def firing(prometheus_url: str) -> list[dict[str, Any]]:
