@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from consumer.core.events import parse_event_time
 from consumer.core.states import ALL_STATES, FINISHED, RUNNING, WAITING, State
 from consumer.core.tracker import Observation
 
+_LAST_MICROSECOND = timedelta(microseconds=999_999)
+
 
 def _time(value: Any) -> datetime | None:
-    return parse_event_time(value) if isinstance(value, str) else None
+    """Canvas's API writes whole seconds: the true time lies in [t, t + 1 s). Taking the end of
+    that second lets an event's precise time for the same state win the tracker's earliest-time
+    merge in any arrival order, instead of the truncated one pulling the stage up to 1 s early."""
+    if not isinstance(value, str):
+        return None
+    parsed = parse_event_time(value)
+    if parsed is not None and parsed.microsecond == 0 and "." not in value:
+        return parsed + _LAST_MICROSECOND
+    return parsed
 
 
 def state_time(sis_import: Mapping[str, Any], state: State) -> datetime | None:
