@@ -1,11 +1,18 @@
-"""Wait for a condition with a deadline: the only way tests here wait."""
+"""Wait for a condition with a deadline: the only way tests here wait.
+
+`wait_until` blocks (for tests driving subprocesses); `await_until` is the sandbox's own async
+helper, which takes a sync or an async predicate.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
+
+from consumer.sandbox.waiting import wait_until as await_until
+
+__all__ = ["await_until", "wait_until"]
 
 T = TypeVar("T")
 
@@ -20,16 +27,3 @@ def wait_until(check: Callable[[], T], timeout: float = 15.0, interval: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
         time.sleep(interval)
-
-
-async def await_until(
-    check: Callable[[], Awaitable[T]], timeout: float = 15.0, interval: float = 0.05, what: str = ""
-) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
-        await asyncio.sleep(interval)

@@ -112,10 +112,7 @@ class Rig:
         return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
     async def wait_for(self, check: Callable[[], bool], what: str, timeout: float = 15) -> None:
-        async def probe() -> bool:
-            return check()
-
-        await await_until(probe, timeout=timeout, what=what)
+        await await_until(check, timeout=timeout, what=what)
 
     async def store_pragma(self, sql: str) -> None:
         # The store's connection belongs to its one executor thread: run the pragma there.
