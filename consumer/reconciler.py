@@ -8,7 +8,6 @@ not a storm. Answers go through the same `apply` as events (source `api`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +20,7 @@ from consumer.core.reconcile import ReconcileResult, classify, due_for_check, pa
 from consumer.core.sis_import import api_observation, result_summary
 from consumer.core.tracker import ImportRecord
 from consumer.observability.metrics import Metrics
+from consumer.pause import pause
 from consumer.ports import Clock
 
 log = structlog.get_logger("sis_consumer.reconciler")
@@ -64,7 +64,7 @@ class Reconciler:
                 await self.tick(stop)
             except Exception as exc:  # the loop outlives any one failure
                 log.warning("reconcile.tick_failed", error=str(exc))
-            await _wait(stop, self._settings.interval)
+            await pause(stop, self._settings.interval)
 
     async def _learn_account(self, stop: asyncio.Event) -> None:
         """Which root account this Canvas token serves: only its imports are reconciled."""
@@ -79,7 +79,7 @@ class Reconciler:
             except (CanvasError, KeyError) as exc:
                 attempt += 1
                 log.warning("reconcile.account_unknown", error=str(exc), attempt=attempt)
-                await _wait(stop, backoff_seconds(attempt, base=2.0, cap=300.0))
+                await pause(stop, backoff_seconds(attempt, base=2.0, cap=300.0))
 
     async def tick(self, stop: asyncio.Event) -> None:
         if self.account is None:
@@ -95,11 +95,11 @@ class Reconciler:
         for record in due:
             if stop.is_set() or not await self._check(record):
                 return
-            await _wait(stop, self._pace())
+            await pause(stop, self._pace())
         for record, second_look in await self._store.results_due(self.account, self._clock.now()):
             if stop.is_set() or not await self._fetch_result(record, second_look):
                 return
-            await _wait(stop, self._pace())
+            await pause(stop, self._pace())
 
     async def _check(self, record: ImportRecord) -> bool:
         """Look one import up; False when Canvas is unavailable (stop for this tick)."""
@@ -169,8 +169,3 @@ class Reconciler:
 
     def _count(self, result: ReconcileResult) -> None:
         self._metrics.reconciliations.labels(result.value).inc()
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

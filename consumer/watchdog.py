@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
 from consumer.core.stuck import StuckReason, StuckThresholds, stuck_imports
 from consumer.observability.metrics import Metrics
+from consumer.pause import pause
 from consumer.ports import Clock, ImportStore
 
 log = structlog.get_logger("sis_consumer.watchdog")
@@ -55,5 +55,4 @@ class Watchdog:
                 await self.tick()
             except Exception as exc:  # a store hiccup must not end the loop
                 log.warning("watchdog.tick_failed", error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._interval)
+            await pause(stop, self._interval)

@@ -21,6 +21,7 @@ from consumer.errors import QueueError
 from consumer.handler import Ack, DeadLetter, MessageHandler, Outcome, Retry, retry_delay
 from consumer.observability.http import Health
 from consumer.observability.metrics import Metrics
+from consumer.pause import pause
 
 log = structlog.get_logger("sis_consumer.worker")
 
@@ -77,8 +78,7 @@ class Worker:
                 self._health.polled()
                 self._health.sqs_result(str(exc) if isinstance(exc, QueueError) else repr(exc))
                 log.warning("poll.failed", poller=n, error=str(exc), retry_in_seconds=round(delay, 2))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await pause(stop, delay)
                 continue
             failures = 0
             self._health.polled()
