@@ -91,12 +91,8 @@ def _join_submission(
     if row is None:
         return result
     if row["sis_batch_id"] is None:  # a 400 that still left a batch behind (an orphan)
-        conn.execute(
-            "UPDATE submissions SET sis_batch_id = ?, account = ? WHERE id = ?",
-            (obs.sis_batch_id, obs.account, row["id"]),
-        )
-    submitted_at = datetime.fromisoformat(row["submitted_at"])
-    joined = mark_submitted(record, submitted_at, now).record
+        _link(conn, row["id"], record)
+    joined = mark_submitted(record, datetime.fromisoformat(row["submitted_at"]), now).record
     return Applied(joined, result.verdict, effects_between(old, joined))
 
 
@@ -111,15 +107,24 @@ def _join_by_request(
     if row is None:
         return None
     old = from_row(row)
-    submitted = conn.execute("SELECT submitted_at FROM submissions WHERE id = ?", (submission_id,)).fetchone()
-    conn.execute(
-        "UPDATE submissions SET sis_batch_id = ?, account = ? WHERE id = ?",
-        (old.sis_batch_id, old.account, submission_id),
-    )
-    result = mark_submitted(old, datetime.fromisoformat(submitted["submitted_at"]), now)
+    _link(conn, submission_id, old)
+    result = mark_submitted(old, _submitted_at(conn, submission_id), now)
     if result.changed:
         _write(conn, result.record)
     return result
+
+
+def _link(conn: sqlite3.Connection, submission_id: int, record: ImportRecord) -> None:
+    """Write down which import a submission created, once an event or the answer says."""
+    conn.execute(
+        "UPDATE submissions SET sis_batch_id = ?, account = ? WHERE id = ?",
+        (record.sis_batch_id, record.account, submission_id),
+    )
+
+
+def _submitted_at(conn: sqlite3.Connection, submission_id: int) -> datetime:
+    row = conn.execute("SELECT submitted_at FROM submissions WHERE id = ?", (submission_id,)).fetchone()
+    return datetime.fromisoformat(row["submitted_at"])
 
 
 def describe_effects(effects: Sequence[Effect]) -> str:
@@ -222,12 +227,9 @@ class SqliteStore:
             )
             result = None
             if obs is not None:
-                submitted = conn.execute(
-                    "SELECT submitted_at FROM submissions WHERE id = ?", (submission_id,)
-                ).fetchone()["submitted_at"]
                 old = _read(conn, obs.account, obs.sis_batch_id)
                 record = apply(old, obs, now).record
-                record = mark_submitted(record, datetime.fromisoformat(submitted), now).record
+                record = mark_submitted(record, _submitted_at(conn, submission_id), now).record
                 result = Applied(record, Verdict.APPLIED, effects_between(old, record))
                 _write(conn, record)
                 self._journal(conn, obs, now, f"submission:{submission_id}", result)
