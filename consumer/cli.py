@@ -87,10 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = from_env(os.environ)
     except ConfigError as exc:
-        print("sis-consumer: invalid configuration:", file=sys.stderr)
-        for line in str(exc).splitlines():
-            print(f"  {line}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _config_error(exc)
     try:
         if args.command == "run":
             return _run(settings)
@@ -109,6 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(args.command)  # argparse rejects unknown commands
 
 
+def _config_error(exc: ConfigError) -> int:
+    print("sis-consumer: invalid configuration:", file=sys.stderr)
+    for line in str(exc).splitlines():
+        print(f"  {line}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
 def _run(settings: Settings) -> int:
     settings.require_queue()
     logs.configure(settings.log_level, settings.log_format)
@@ -125,12 +129,12 @@ def _demo() -> int:
     from consumer.demo import DEMO_DEFAULTS, run_demo  # the sandbox needs moto: import only here
 
     try:
-        fmt = os.environ.get("SIS_CONSUMER_LOG_FORMAT", DEMO_DEFAULTS["SIS_CONSUMER_LOG_FORMAT"])
-        logs.configure(os.environ.get("SIS_CONSUMER_LOG_LEVEL", "info"), fmt)
+        # The sandbox's queue and Canvas come later; what the user set is validated now, as for `run`.
+        early = from_env({**DEMO_DEFAULTS, **os.environ})
+        logs.configure(early.log_level, early.log_format)
         return asyncio.run(run_demo(os.environ))
     except ConfigError as exc:
-        print(f"sis-consumer demo: invalid configuration:\n  {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _config_error(exc)
 
 
 def _check_config(settings: Settings) -> int:

@@ -67,6 +67,15 @@ def test_an_invalid_variable_exits_2_naming_it(tmp_path: Path) -> None:
     assert result.stdout == ""
 
 
+def test_demo_with_an_invalid_log_level_exits_2_naming_it(tmp_path: Path) -> None:
+    # Checked before the sandbox starts, like `run`: one line, not a KeyError traceback.
+    result = sis_consumer("demo", cwd=tmp_path, SIS_CONSUMER_LOG_LEVEL="verbose")
+
+    assert result.returncode == 2
+    assert "SIS_CONSUMER_LOG_LEVEL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_check_config_prints_json_with_the_token_masked(tmp_path: Path) -> None:
     result = sis_consumer(
         "check-config",
