@@ -18,13 +18,13 @@ from prometheus_client import CollectorRegistry
 from consumer import __version__
 from consumer.adapters.canvas import open_canvas
 from consumer.adapters.sqs import open_queue
-from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
+from consumer.adapters.store_sqlite import open_sqlite
 from consumer.config import NO_TOKEN_NOTE, Settings
 from consumer.errors import ConfigError, QueueError
 from consumer.handler import MessageHandler
 from consumer.observability import http
 from consumer.observability.metrics import Metrics
-from consumer.ports import Clock, SystemClock
+from consumer.ports import Clock, Store, SystemClock
 from consumer.reconciler import Reconciler, ReconcileSettings
 from consumer.watchdog import Watchdog
 from consumer.worker import PollSettings, Worker
@@ -35,7 +35,7 @@ FORCED_EXIT = 1
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[SqliteStore]:
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
     path = settings.sqlite_path
     if path is None:
         raise ConfigError(f"store {settings.store_url!r} is not supported by this release (use sqlite:///)")

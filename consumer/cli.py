@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from consumer import __version__
-from consumer.adapters.canvas import CanvasError, open_canvas
+from consumer.adapters.canvas import open_canvas
 from consumer.app import Signals, open_store, serve
 from consumer.config import Settings, from_env, parse_duration
 from consumer.core.sis_import import result_summary
 from consumer.core.states import State
 from consumer.core.stuck import stuck_imports
-from consumer.errors import ConfigError, ConsumerError
+from consumer.errors import CanvasError, ConfigError, ConsumerError
 from consumer.observability import logging as logs
 from consumer.ports import SystemClock
 from consumer.submit import ImportOptions, exit_code, submit, wait_for_finish

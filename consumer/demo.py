@@ -16,12 +16,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from consumer.adapters.canvas import CanvasClient, CanvasError, open_canvas
-from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
+from consumer.adapters.canvas import open_canvas
+from consumer.adapters.store_sqlite import open_sqlite
 from consumer.app import Signals, serve
 from consumer.config import Secret, from_env
 from consumer.core.stuck import StuckThresholds, stuck_imports
-from consumer.ports import SystemClock
+from consumer.errors import CanvasError
+from consumer.ports import Canvas, SubmissionStore, SystemClock
 from consumer.sandbox.knobs import Knobs, Outcome
 from consumer.sandbox.stack import Sandbox
 from consumer.submit import ImportOptions, submit
@@ -84,7 +85,7 @@ async def night(sandbox: Sandbox, store_path: Path) -> None:
             await canvas.start_import(UI_ACCOUNT, CSV, "ui-upload-late.csv")
 
 
-async def _submit_one(client: CanvasClient, store: SqliteStore, i: int) -> None:
+async def _submit_one(client: Canvas, store: SubmissionStore, i: int) -> None:
     path = Path(tempfile.gettempdir()) / f"sis-demo-{os.getpid()}-{i}.csv"
     path.write_bytes(CSV)
     try:

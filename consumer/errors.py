@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from consumer.observability.logging import redact_text
+
 
 class ConsumerError(Exception):
     retryable: bool = False
@@ -21,3 +23,39 @@ class QueueError(ConsumerError):
     """An SQS call failed."""
 
     retryable = True
+
+
+class CanvasError(ConsumerError):
+    """A Canvas API call failed; the message is redacted, so it may be logged as is."""
+
+    def __init__(self, message: str, status: int | None = None, request_id: str | None = None) -> None:
+        super().__init__(redact_text(message))
+        self.status = status
+        self.request_id = request_id
+        """`X-Request-Context-Id` of the failed request: a 400 may still have created a batch."""
+
+
+class CanvasBadRequest(CanvasError):
+    """400: Canvas refused the request; the message says why."""
+
+
+class CanvasUnauthorized(CanvasError):
+    """401: the token is missing, wrong, or expired."""
+
+
+class CanvasForbidden(CanvasError):
+    """403 (not throttling): the token may not do this, or SIS imports are disabled."""
+
+
+class CanvasNotFound(CanvasError):
+    """404."""
+
+
+class CanvasUnavailable(CanvasError):
+    """5xx, a network failure, or still throttled after every retry: try later."""
+
+    retryable = True
+
+
+class CanvasThrottled(CanvasUnavailable):
+    """403 "Rate Limit Exceeded" or 429: refused before anything ran, so always safe to retry."""

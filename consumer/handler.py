@@ -5,13 +5,11 @@ The outcome is `Ack | Retry | DeadLetter`; only the worker turns it into SQS cal
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from consumer.adapters.sqs import Message
-from consumer.core.backoff import backoff_seconds
+from consumer.ack import ACK, DeadLetter, Message, Outcome, Retry, retry_delay
 from consumer.core.events import DecodeError, OtherEvent, SisBatchEvent, decode
 from consumer.core.tracker import (
     Applied,
@@ -25,30 +23,6 @@ from consumer.observability.metrics import Metrics
 from consumer.ports import Clock, ImportStore
 
 log = structlog.get_logger("sis_consumer.handler")
-
-
-@dataclass(frozen=True, slots=True)
-class Ack:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Retry:
-    delay_seconds: int
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    reason: str
-
-
-Outcome = Ack | Retry | DeadLetter
-ACK = Ack()
-
-
-def retry_delay(receive_count: int) -> int:
-    """Back off a message that failed for a retryable reason, from 5 s up to 15 min."""
-    return max(1, round(backoff_seconds(receive_count, base=10.0, cap=900.0)))
 
 
 def observation(event: SisBatchEvent) -> Observation:

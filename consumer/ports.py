@@ -1,12 +1,20 @@
-"""The interfaces the worker and watchdog depend on; adapters implement them."""
+"""The interfaces the daemon's loops and commands depend on; adapters implement them.
+
+`app`, `handler`, `worker`, `watchdog`, `reconciler` and `submit` see only these Protocols, so a
+store (SQLite or DynamoDB), the queue and Canvas can be swapped without touching them. The store is
+split by role; `Store` is all of them, what `open_store` yields.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from consumer.ack import Message
 from consumer.core.states import State
+from consumer.core.submission import Submission, SubmissionStatus
 from consumer.core.tracker import Applied, ImportRecord, Observation
 
 
@@ -20,12 +28,16 @@ class SystemClock:
 
 
 class ImportStore(Protocol):
+    """The imports: one record per `(root account UUID, sis_batch_id)`, changed only by `apply`."""
+
     async def apply(self, obs: Observation, now: datetime, message_id: str | None = None) -> Applied:
-        """Fold one observation into its import in one transaction, journal it, return the result.
+        """Fold one observation into its import atomically, journal it, return the result.
 
         Raises `StoreUnavailable` when the write cannot be made now.
         """
         ...
+
+    async def record(self, account: str, sis_batch_id: int) -> ImportRecord | None: ...
 
     async def records(
         self, *, state: State | None = None, since: datetime | None = None
@@ -41,6 +53,130 @@ class ImportStore(Protocol):
         """Per account, when its latest successful import finished."""
         ...
 
+    async def last_event_received(self) -> datetime | None:
+        """When the latest Live Event was recorded: seeds the last-event gauge after a restart."""
+        ...
+
     async def ping(self) -> None:
         """Raise `StoreUnavailable` when the store cannot be read."""
         ...
+
+
+class SubmissionStore(Protocol):
+    """What `submit` wrote down before and after each POST, and the accounts it learned."""
+
+    async def record_submission(self, submission: Submission) -> int:
+        """Write down what we are about to POST; returns the submission's id."""
+        ...
+
+    async def answer_submission(
+        self,
+        submission_id: int,
+        *,
+        status: SubmissionStatus,
+        now: datetime,
+        http_status: int | None = None,
+        error: str | None = None,
+        request_id: str | None = None,
+        observation: Observation | None = None,
+    ) -> Applied | None:
+        """Record the POST's answer; with the import it created (`observation`, from the answer),
+        join it to the import's record atomically."""
+        ...
+
+    async def submission(self, submission_id: int) -> Submission | None: ...
+
+    async def submissions(self) -> dict[tuple[str, int], Submission]:
+        """Submissions that created an import, by that import's key."""
+        ...
+
+    async def cached_account(self, canvas_url: str, account_ref: str) -> tuple[str, str] | None:
+        """(uuid, local id) of an account learned before, for this Canvas."""
+        ...
+
+    async def cache_account(
+        self, canvas_url: str, account_ref: str, account: str, account_id: str
+    ) -> None: ...
+
+
+class ResultStore(Protocol):
+    """What the finished SisImport said (counts, first warnings and errors), fetched once."""
+
+    async def results_due(
+        self, account: str, now: datetime, limit: int = 20
+    ) -> list[tuple[ImportRecord, bool]]:
+        """Finished imports of `account` whose result was never fetched, or is due its second
+        look; with True for a second look."""
+        ...
+
+    async def save_result(
+        self,
+        account: str,
+        sis_batch_id: int,
+        summary: dict[str, Any],
+        now: datetime,
+        look_again_at: datetime | None,
+    ) -> bool:
+        """Store a fetched result; True the first time (when its messages are still to be counted)."""
+        ...
+
+    async def results(self) -> dict[tuple[str, int], dict[str, Any]]: ...
+
+
+class Store(ImportStore, SubmissionStore, ResultStore, Protocol):
+    """Every role at once: what one store URL opens."""
+
+
+class Queue(Protocol):
+    """The Live Events queue. Batch calls return the messages they could not handle."""
+
+    dlq_url: str | None
+
+    async def check(self) -> None:
+        """Raise `QueueError` unless the queue exists and may be used."""
+        ...
+
+    async def receive(self, *, max_messages: int, wait_seconds: int, visibility: int) -> list[Message]: ...
+
+    async def delete(self, messages: Sequence[Message]) -> list[Message]: ...
+
+    async def change_visibility(self, delays: Sequence[tuple[Message, int]]) -> list[Message]: ...
+
+    async def dead_letter(self, messages: Sequence[tuple[Message, str]]) -> list[Message]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CanvasResponse:
+    status: int
+    body: Any
+    request_id: str | None
+    """`X-Request-Context-Id`: Canvas's id of this request, also in the events it caused."""
+    next_url: str | None = None
+
+
+class Canvas(Protocol):
+    """The SIS Imports and accounts APIs, one request at a time per token.
+
+    Failures raise `consumer.errors.CanvasError` subclasses; `retryable` ones may succeed later.
+    """
+
+    base_url: str
+    remaining: float | None
+    """`X-Rate-Limit-Remaining` of the latest response."""
+    most_remaining: float | None
+    """The highest `X-Rate-Limit-Remaining` seen: about the size of the bucket."""
+
+    async def account(self, account_id: str = "self") -> dict[str, Any]: ...
+
+    async def sis_import(self, account_id: str, import_id: int) -> dict[str, Any]: ...
+
+    async def create_sis_import(
+        self,
+        account_id: str,
+        content: bytes,
+        *,
+        filename: str,
+        params: Mapping[str, str],
+        raw: bool = False,
+        content_type: str = "application/zip",
+    ) -> CanvasResponse: ...

@@ -10,23 +10,27 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import structlog
 
-from consumer.adapters.canvas import CanvasClient, CanvasError, CanvasNotFound
-from consumer.adapters.store_sqlite import SqliteStore
 from consumer.core.backoff import backoff_seconds
 from consumer.core.reconcile import ReconcileResult, classify, due_for_check, pace
 from consumer.core.sis_import import api_observation, result_summary
 from consumer.core.tracker import ImportRecord
+from consumer.errors import CanvasError, CanvasNotFound
 from consumer.observability.metrics import Metrics
 from consumer.pause import pause
-from consumer.ports import Clock
+from consumer.ports import Canvas, Clock, ImportStore, ResultStore
 
 log = structlog.get_logger("sis_consumer.reconciler")
 
 _LOGGED_RESULT = ("warning_count", "error_count", "first_warnings", "first_errors", "errors_attachment")
 """What `import.finished` carries of the result summary."""
+
+
+class Reconciled(ImportStore, ResultStore, Protocol):
+    """The store roles the reconciler uses."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +46,8 @@ class ReconcileSettings:
 class Reconciler:
     def __init__(
         self,
-        canvas: CanvasClient,
-        store: SqliteStore,
+        canvas: Canvas,
+        store: Reconciled,
         metrics: Metrics,
         clock: Clock,
         settings: ReconcileSettings,

@@ -15,12 +15,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from consumer.adapters.canvas import CanvasClient, CanvasError
-from consumer.adapters.store_sqlite import SqliteStore
 from consumer.core.sis_import import api_observation
 from consumer.core.states import State, is_finished
 from consumer.core.submission import Submission, SubmissionStatus
-from consumer.ports import Clock
+from consumer.errors import CanvasError
+from consumer.ports import Canvas, Clock, ImportStore, SubmissionStore
 
 EXTENSIONS = {".zip": ("zip", "application/zip"), ".csv": ("csv", "text/csv"), ".xml": ("xml", "text/xml")}
 
@@ -71,7 +70,7 @@ class Submitted:
         return int(str(self.sis_import["id"]))
 
 
-async def resolve_account(canvas: CanvasClient, store: SqliteStore, account_ref: str) -> tuple[str, str]:
+async def resolve_account(canvas: Canvas, store: SubmissionStore, account_ref: str) -> tuple[str, str]:
     """The root account's (UUID, local id), asked of Canvas once and cached in the store."""
     cached = await store.cached_account(canvas.base_url, account_ref)
     if cached is not None:
@@ -93,8 +92,8 @@ async def submit(
     path: Path,
     options: ImportOptions,
     *,
-    canvas: CanvasClient,
-    store: SqliteStore,
+    canvas: Canvas,
+    store: SubmissionStore,
     clock: Clock,
     account_ref: str = "self",
     raw: bool = False,
@@ -172,8 +171,8 @@ def exit_code(outcome: State | None) -> int:
 async def wait_for_finish(
     submitted: Submitted,
     *,
-    canvas: CanvasClient,
-    store: SqliteStore,
+    canvas: Canvas,
+    store: ImportStore,
     clock: Clock,
     give_up_after: float,
     api_interval: float = 30.0,

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 import structlog
 
-from consumer.adapters.sqs import Message, SqsQueue
+from consumer.ack import Ack, DeadLetter, Message, Outcome, Retry, retry_delay
 from consumer.core.backoff import backoff_seconds
 from consumer.errors import QueueError
-from consumer.handler import Ack, DeadLetter, MessageHandler, Outcome, Retry, retry_delay
+from consumer.handler import MessageHandler
 from consumer.observability.http import Health
 from consumer.observability.metrics import Metrics
 from consumer.pause import pause
+from consumer.ports import Queue
 
 log = structlog.get_logger("sis_consumer.worker")
 
@@ -37,7 +38,7 @@ class PollSettings:
 class Worker:
     def __init__(
         self,
-        queue: SqsQueue,
+        queue: Queue,
         handler: MessageHandler,
         settings: PollSettings,
         metrics: Metrics,

@@ -12,7 +12,6 @@ import json
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,56 +19,21 @@ import aiohttp
 
 from consumer.config import Secret
 from consumer.core.backoff import backoff_seconds
-from consumer.errors import ConsumerError
-from consumer.observability.logging import redact_text
+from consumer.errors import (
+    CanvasBadRequest,
+    CanvasError,
+    CanvasForbidden,
+    CanvasNotFound,
+    CanvasThrottled,
+    CanvasUnauthorized,
+    CanvasUnavailable,
+)
+from consumer.ports import CanvasResponse
 
 ACCEPT = "application/json+canvas-string-ids"
 
 CanvasHook = Callable[[str, str, float | None, float | None], None]
 """Called after every response with (endpoint, status, X-Rate-Limit-Remaining, X-Request-Cost)."""
-
-
-class CanvasError(ConsumerError):
-    def __init__(self, message: str, status: int | None = None, request_id: str | None = None) -> None:
-        super().__init__(redact_text(message))
-        self.status = status
-        self.request_id = request_id
-        """`X-Request-Context-Id` of the failed request: a 400 may still have created a batch."""
-
-
-class CanvasBadRequest(CanvasError):
-    """400: Canvas refused the request; the message says why."""
-
-
-class CanvasUnauthorized(CanvasError):
-    """401: the token is missing, wrong, or expired."""
-
-
-class CanvasForbidden(CanvasError):
-    """403 (not throttling): the token may not do this, or SIS imports are disabled."""
-
-
-class CanvasNotFound(CanvasError):
-    """404."""
-
-
-class CanvasUnavailable(CanvasError):
-    """5xx, a network failure, or still throttled after every retry: try later."""
-
-    retryable = True
-
-
-class CanvasThrottled(CanvasUnavailable):
-    """403 "Rate Limit Exceeded" or 429: refused before anything ran, so always safe to retry."""
-
-
-@dataclass(frozen=True, slots=True)
-class CanvasResponse:
-    status: int
-    body: Any
-    request_id: str | None
-    """`X-Request-Context-Id`: Canvas's id of this request, also in the events it caused."""
-    next_url: str | None = None
 
 
 def is_throttled(status: int, text: str) -> bool:

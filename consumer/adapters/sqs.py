@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from consumer.ack import Message
 from consumer.errors import QueueError
 
 if TYPE_CHECKING:
@@ -23,14 +23,6 @@ if TYPE_CHECKING:
 
 RequestHook = Callable[[str, str], None]
 """Called with (operation, result) after every SQS call: `ok` or an error code."""
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    message_id: str
-    receipt_handle: str
-    body: str
-    receive_count: int = 1
 
 
 def _message(raw: MessageTypeDef) -> Message:

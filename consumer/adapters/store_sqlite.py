@@ -34,6 +34,7 @@ from consumer.adapters.sqlite_schema import (
     transaction,
     ts,
 )
+from consumer.core.correlate import creator, join_answer, join_event, wants_submission
 from consumer.core.states import SUCCEEDED, State
 from consumer.core.submission import Submission, SubmissionStatus
 from consumer.core.tracker import (
@@ -41,11 +42,7 @@ from consumer.core.tracker import (
     Effect,
     ImportRecord,
     Observation,
-    Origin,
-    Verdict,
     apply,
-    effects_between,
-    mark_submitted,
 )
 from consumer.errors import StoreUnavailable
 
@@ -73,27 +70,23 @@ def _read(conn: sqlite3.Connection, account: str, sis_batch_id: int) -> ImportRe
 
 
 def _join_submission(
-    conn: sqlite3.Connection, old: ImportRecord | None, result: Applied, obs: Observation, now: datetime
+    conn: sqlite3.Connection, old: ImportRecord | None, result: Applied, now: datetime
 ) -> Applied:
-    """An event of an import we submitted: mark it ours, by batch id or by the POST's request id.
+    """An event of an import we submitted: mark it ours (the rule is `core.correlate`'s).
 
     The event may come before the POST's answer is recorded; then `answer_submission` joins.
     """
     record = result.record
-    if record.origin is Origin.SUBMITTED:
+    if not wants_submission(record):
         return result
-    row = conn.execute(
-        "SELECT id, submitted_at, sis_batch_id FROM submissions WHERE status IN ('accepted', 'rejected')"
-        " AND ((account = ? AND sis_batch_id = ?) OR (request_id IS NOT NULL AND request_id = ?))"
-        " ORDER BY id LIMIT 1",
-        (obs.account, obs.sis_batch_id, obs.request_id),
-    ).fetchone()
-    if row is None:
-        return result
-    if row["sis_batch_id"] is None:  # a 400 that still left a batch behind (an orphan)
-        _link(conn, row["id"], record)
-    joined = mark_submitted(record, datetime.fromisoformat(row["submitted_at"]), now).record
-    return Applied(joined, result.verdict, effects_between(old, joined))
+    rows = conn.execute(
+        "SELECT * FROM submissions WHERE (account = ? AND sis_batch_id = ?) OR request_id = ?",
+        (record.account, record.sis_batch_id, record.request_id),
+    ).fetchall()
+    submission = creator((submission_from_row(r) for r in rows), record)
+    if submission is not None and submission.id is not None and submission.sis_batch_id is None:
+        _link(conn, submission.id, record)  # a 400 that still left a batch behind (an orphan)
+    return join_event(old, result, submission, now)
 
 
 def _join_by_request(
@@ -108,7 +101,7 @@ def _join_by_request(
         return None
     old = from_row(row)
     _link(conn, submission_id, old)
-    result = mark_submitted(old, _submitted_at(conn, submission_id), now)
+    result = join_answer(old, None, _submitted_at(conn, submission_id), now)
     if result.changed:
         _write(conn, result.record)
     return result
@@ -149,7 +142,7 @@ class SqliteStore:
         conn = self._conn
         with transaction(conn):
             old = _read(conn, obs.account, obs.sis_batch_id)
-            result = _join_submission(conn, old, apply(old, obs, now), obs, now)
+            result = _join_submission(conn, old, apply(old, obs, now), now)
             if old is None or result.changed:
                 _write(conn, result.record)
             self._journal(conn, obs, now, message_id, result)
@@ -228,10 +221,8 @@ class SqliteStore:
             result = None
             if obs is not None:
                 old = _read(conn, obs.account, obs.sis_batch_id)
-                record = apply(old, obs, now).record
-                record = mark_submitted(record, _submitted_at(conn, submission_id), now).record
-                result = Applied(record, Verdict.APPLIED, effects_between(old, record))
-                _write(conn, record)
+                result = join_answer(old, obs, _submitted_at(conn, submission_id), now)
+                _write(conn, result.record)
                 self._journal(conn, obs, now, f"submission:{submission_id}", result)
             elif request_id is not None and status is SubmissionStatus.REJECTED:
                 result = _join_by_request(conn, submission_id, request_id, now)

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from consumer.adapters.sqs import Message, SqsQueue, open_queue
+from consumer.ack import Message
+from consumer.adapters.sqs import SqsQueue, open_queue
 from consumer.errors import QueueError
 from consumer.sandbox.local_sqs import LocalSqs, Queues
 from tests.waiting import await_until

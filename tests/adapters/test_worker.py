@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from consumer.adapters.sqs import Message, SqsQueue, open_queue
+from consumer.ack import Message, Outcome
+from consumer.adapters.sqs import SqsQueue, open_queue
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.core.states import State
-from consumer.handler import MessageHandler, Outcome
+from consumer.handler import MessageHandler
 from consumer.observability.http import Health
 from consumer.observability.metrics import Metrics
 from consumer.ports import SystemClock

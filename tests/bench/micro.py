@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry
 
-from consumer.adapters.sqs import Message
+from consumer.ack import Message
 from consumer.adapters.store_sqlite import open_sqlite
 from consumer.core.events import OtherEvent, SisBatchEvent, decode
 from consumer.core.tracker import ImportRecord, apply

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumer.adapters.canvas import CanvasBadRequest
+from consumer.errors import CanvasBadRequest
 from consumer.sandbox.knobs import Knobs
 from consumer.submit import ImportOptions
 from tests.e2e.daemon import Daemon

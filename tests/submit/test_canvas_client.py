@@ -13,17 +13,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from consumer.adapters.canvas import (
-    ACCEPT,
-    CanvasBadRequest,
-    CanvasClient,
-    CanvasError,
-    CanvasForbidden,
-    CanvasHook,
-    CanvasNotFound,
-    CanvasUnauthorized,
-)
+from consumer.adapters.canvas import ACCEPT, CanvasClient, CanvasHook
 from consumer.config import Secret
+from consumer.errors import CanvasBadRequest, CanvasError, CanvasForbidden, CanvasNotFound, CanvasUnauthorized
 from consumer.sandbox.accounts import Account, default_accounts
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from consumer.adapters.canvas import CanvasResponse, open_canvas
+from consumer.adapters.canvas import open_canvas
 from consumer.adapters.store_sqlite import open_sqlite
 from consumer.config import Secret
 from consumer.core.sis_import import api_observation
 from consumer.core.submission import Submission, SubmissionStatus
+from consumer.ports import CanvasResponse
 from consumer.sandbox.canvas import UI_USER_AGENT
 from consumer.submit import resolve_account
 from tests.e2e.daemon import Daemon

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from consumer.adapters.canvas import CanvasBadRequest, CanvasClient, open_canvas
+from consumer.adapters.canvas import CanvasClient, open_canvas
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.config import Secret
 from consumer.core.states import State
 from consumer.core.submission import Submission, SubmissionStatus
 from consumer.core.tracker import Origin
+from consumer.errors import CanvasBadRequest
 from consumer.ports import SystemClock
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.middleware import RequestRecord

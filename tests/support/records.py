@@ -1,0 +1,56 @@
+"""Observations and submissions for store and tracker tests: one import's facts, by the minute."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from consumer.core.states import State
+from consumer.core.submission import Submission
+from consumer.core.tracker import Observation, Source
+
+ACCOUNT = "a7zVUI7vnXgmCxLYSvqK9vVsP9Q3Z8tHaOz6xKcC"
+OTHER_ACCOUNT = "b8aWVJ8woYhnDyMZTwrL0wWtQ4R4A9uIbPa7yLdD"
+T0 = datetime(2024, 3, 1, 2, 0, 0, tzinfo=UTC)
+"""When Canvas created the imports of these tests."""
+NOW = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
+"""Our clock when they are recorded."""
+REQUEST_ID = "1dd9dc6f-2fb0-4c25-b5b8-1a6a5b8d6f0e"
+
+
+def obs(
+    state: State,
+    minutes: float,
+    *,
+    batch: int = 101,
+    account: str = ACCOUNT,
+    source: Source = "event",
+    request_id: str | None = REQUEST_ID,
+    user_agent: str | None = None,
+) -> Observation:
+    """`state` of import `batch`, seen at T0 + `minutes`."""
+    return Observation(
+        account=account,
+        sis_batch_id=batch,
+        state=state,
+        at=T0 + timedelta(minutes=minutes),
+        source=source,
+        account_id="1",
+        request_id=request_id,
+        developer_key_id="170000000000056",
+        user_agent=user_agent,
+    )
+
+
+def submission(minutes: float = -1, *, account: str = ACCOUNT, file_name: str = "nightly.zip") -> Submission:
+    """What `submit` writes down before its POST, at T0 + `minutes`."""
+    return Submission(
+        canvas_url="https://canvas.example.edu",
+        account_ref="self",
+        account=account,
+        account_id="1",
+        file_name=file_name,
+        size=1234,
+        sha256="0" * 64,
+        options={"extension": "zip", "batch_mode": "true"},
+        submitted_at=T0 + timedelta(minutes=minutes),
+    )
