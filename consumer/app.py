@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack
+from typing import Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -18,14 +19,14 @@ from prometheus_client import CollectorRegistry
 from consumer import __version__
 from consumer.adapters.canvas import open_canvas
 from consumer.adapters.sqs import open_queue
-from consumer.adapters.store_sqlite import open_sqlite
 from consumer.config import NO_TOKEN_NOTE, Settings
-from consumer.errors import ConfigError, QueueError
+from consumer.errors import QueueError
 from consumer.handler import MessageHandler
 from consumer.observability import http
 from consumer.observability.metrics import Metrics
-from consumer.ports import Clock, Store, SystemClock
+from consumer.ports import Clock, SystemClock
 from consumer.reconciler import Reconciler, ReconcileSettings
+from consumer.stores import instance_id, leader_for, open_store
 from consumer.watchdog import Watchdog
 from consumer.worker import PollSettings, Worker
 
@@ -34,14 +35,10 @@ log = structlog.get_logger("sis_consumer.app")
 FORCED_EXIT = 1
 
 
-@asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[Store]:
-    path = settings.sqlite_path
-    if path is None:
-        raise ConfigError(f"store {settings.store_url!r} is not supported by this release (use sqlite:///)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    async with open_sqlite(path) as store:
-        yield store
+class Loop(Protocol):
+    """A timer loop the app owns: it runs until `stop` is set."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
 
 
 class Signals:
@@ -90,8 +87,11 @@ async def serve(
     def on_request(operation: str, result: str) -> None:
         metrics.sqs_requests.labels(operation, result).inc()
 
+    owner = instance_id()
     async with AsyncExitStack() as stack:
-        store = await stack.enter_async_context(open_store(settings))
+        store = await stack.enter_async_context(
+            open_store(settings, owner=owner, hook=metrics.record_store_request)
+        )
         queue = await stack.enter_async_context(
             open_queue(
                 queue_url,
@@ -113,6 +113,7 @@ async def serve(
             queue=queue_url,
             store=settings.store_url,
             pollers=settings.pollers,
+            instance=owner,
         )
         if settings.canvas_token is None:
             log.warning("daemon.no_canvas_token", detail=f"SIS_CONSUMER_CANVAS_TOKEN {NO_TOKEN_NOTE}")
@@ -129,6 +130,7 @@ async def serve(
         if on_ready is not None:
             on_ready(port)
 
+        leader = leader_for(store, owner, settings, on_change=metrics.leader.set)
         handler = MessageHandler(store, metrics, clock, settings.accounts)
         worker = Worker(
             queue,
@@ -141,7 +143,15 @@ async def serve(
             metrics,
             health,
         )
-        watchdog = Watchdog(store, metrics, clock, settings.gauge_interval, settings.stuck_thresholds)
+        watchdog = Watchdog(
+            store,
+            metrics,
+            clock,
+            settings.gauge_interval,
+            settings.stuck_thresholds,
+            leader,
+            last_event=lambda: handler.last_event_at,
+        )
         reconciler = None
         if settings.canvas_url and settings.canvas_token is not None:
             canvas = await stack.enter_async_context(
@@ -158,13 +168,19 @@ async def serve(
                     interval=settings.gauge_interval,
                     look_again_after=settings.reconcile_after,
                 ),
+                leader,
             )
-        return await _run_until_stopped(worker, [watchdog, reconciler], signals, settings.shutdown_grace)
+        return await _run_until_stopped(
+            worker, [leader, watchdog, reconciler], signals, settings.shutdown_grace
+        )
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def _run_until_stopped(
-    worker: Worker, timers: list[Watchdog | Reconciler | None], signals: Signals, grace: float
+    worker: Worker,
+    timers: list[Loop | None],
+    signals: Signals,
+    grace: float,
 ) -> int:
     worker_task = asyncio.create_task(worker.run(signals.stop), name="worker")
     timer_tasks = [asyncio.create_task(t.run(signals.stop)) for t in timers if t is not None]

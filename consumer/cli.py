@@ -14,7 +14,7 @@ from pathlib import Path
 
 from consumer import __version__
 from consumer.adapters.canvas import open_canvas
-from consumer.app import Signals, open_store, serve
+from consumer.app import Signals, serve
 from consumer.config import Settings, from_env, parse_duration
 from consumer.core.sis_import import result_summary
 from consumer.core.states import State
@@ -22,6 +22,7 @@ from consumer.core.stuck import stuck_imports
 from consumer.errors import CanvasError, ConfigError, ConsumerError
 from consumer.observability import logging as logs
 from consumer.ports import SystemClock
+from consumer.stores import copy_store, init_store, open_store
 from consumer.submit import ImportOptions, exit_code, submit, wait_for_finish
 from consumer.views import import_view, table
 
@@ -49,6 +50,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("check-config", help="print the effective configuration, secrets masked")
     _submit_parser(commands.add_parser("submit", help="POST an SIS import to Canvas and record it"))
+    store = commands.add_parser("store", help="create the store, or copy a SQLite store into DynamoDB")
+    store_commands = store.add_subparsers(dest="store_command", required=True, metavar="STORE_COMMAND")
+    store_commands.add_parser(
+        "init",
+        help="create the store of SIS_CONSUMER_STORE if it is missing (a DynamoDB table: TTL and PITR on)",
+    )
+    copy = store_commands.add_parser(
+        "copy", help="copy imports, submissions and results from a SQLite store into a DynamoDB table"
+    )
+    copy.add_argument("source", metavar="SRC", help="sqlite:///path/state.db")
+    copy.add_argument(
+        "target", metavar="DST", help="dynamodb://table (region and endpoint from AWS_* variables)"
+    )
     return parser
 
 
@@ -97,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(settings)
         if args.command == "submit":
             return asyncio.run(_submit(settings, args))
+        if args.command == "store":
+            return asyncio.run(_store(settings, args))
     except ConfigError as exc:
         print(f"sis-consumer: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -191,6 +207,16 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
     if outcome is None:
         print(f"sis-consumer: timed out after {args.timeout}; the import goes on in Canvas", file=sys.stderr)
     return exit_code(outcome)
+
+
+async def _store(settings: Settings, args: argparse.Namespace) -> int:
+    if args.store_command == "init":
+        for line in await init_store(settings):
+            print(line)
+        return 0
+    counts = await copy_store(settings, args.source, args.target)
+    print(", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "nothing to copy")
+    return 0
 
 
 def _since(text: str | None) -> datetime | None:

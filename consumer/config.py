@@ -12,12 +12,15 @@ from consumer.core.stuck import StuckThresholds
 from consumer.errors import ConfigError
 
 PREFIX: Final = "SIS_CONSUMER_"
+SQLITE: Final = "sqlite:///"
+DYNAMODB: Final = "dynamodb://"
 DEFAULT_STORE: Final = "sqlite:///sis-consumer-state.db"
 DEFAULT_METRICS_ADDR: Final = "127.0.0.1:9464"
 NO_TOKEN_NOTE: Final = "(not set: silent aborts and lost events cannot be detected)"  # noqa: S105
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _QUEUE_REGION = re.compile(r"^https://sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
 
 
@@ -75,14 +78,22 @@ class Settings:
     stuck_running: float = 7200.0
     stuck_orphaned: float = 900.0
     stuck_silent: float = 300.0
+    lease: float = 30.0
+    journal_retention: float = 90 * 86400.0
     log_format: str = "json"
     log_level: str = "info"
 
     @property
     def sqlite_path(self) -> Path | None:
-        if not self.store_url.startswith("sqlite:///"):
+        if not self.store_url.startswith(SQLITE):
             return None
-        return Path(self.store_url.removeprefix("sqlite:///"))
+        return Path(self.store_url.removeprefix(SQLITE))
+
+    @property
+    def dynamodb_table(self) -> str | None:
+        if not self.store_url.startswith(DYNAMODB):
+            return None
+        return self.store_url.removeprefix(DYNAMODB)
 
     @property
     def metrics_addr(self) -> str:
@@ -128,6 +139,8 @@ _DURATIONS: Final = {
     "STUCK_RUNNING": "stuck_running",
     "STUCK_ORPHANED": "stuck_orphaned",
     "STUCK_SILENT": "stuck_silent",
+    "LEASE": "lease",
+    "JOURNAL_RETENTION": "journal_retention",
 }
 
 
@@ -152,10 +165,13 @@ def from_env(env: Mapping[str, str]) -> Settings:
     )
 
     store = get("STORE") or DEFAULT_STORE
-    if store.startswith("dynamodb://"):
-        problems.append(f"{PREFIX}STORE: the DynamoDB store is not in this release yet; use sqlite:///path")
-    elif not (store.startswith("sqlite:///") and len(store) > len("sqlite:///")):
-        problems.append(f"{PREFIX}STORE: {store!r} is not sqlite:///path")
+    if store.startswith(DYNAMODB):
+        if not _TABLE_NAME.match(store.removeprefix(DYNAMODB)):
+            problems.append(
+                f"{PREFIX}STORE: {store!r}: a table name is 3 to 255 letters, digits, '_', '-' or '.'"
+            )
+    elif not (store.startswith(SQLITE) and len(store) > len(SQLITE)):
+        problems.append(f"{PREFIX}STORE: {store!r} is neither sqlite:///path nor dynamodb://table")
     values["store_url"] = store
 
     addr = get("METRICS_ADDR") or DEFAULT_METRICS_ADDR
@@ -233,6 +249,12 @@ def _cross_checks(s: Settings) -> list[str]:
         problems.append(f"{PREFIX}CANVAS_TOKEN is set but {PREFIX}CANVAS_URL is not")
     if s.queue_url and s.region is None:
         problems.append("AWS_REGION is not set and cannot be read from the queue URL")
+    if s.dynamodb_table and s.region is None:
+        problems.append(f"AWS_REGION is not set: the DynamoDB store of {PREFIX}STORE needs it")
+    if s.lease < 3:
+        problems.append(f"{PREFIX}LEASE must be at least 3s (renewed every third of it)")
+    if s.journal_retention < 86400:
+        problems.append(f"{PREFIX}JOURNAL_RETENTION must be at least 1d")
     return problems
 
 

@@ -5,6 +5,7 @@ The outcome is `Ack | Retry | DeadLetter`; only the worker turns it into SQS cal
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -47,6 +48,8 @@ class MessageHandler:
         self._accounts = accounts
         # The hot path: most messages are other Live Events; skip the label lookup for them.
         self._ignored = metrics.events.labels("other", "ignored")
+        self.last_event_at: datetime | None = None
+        """When the latest SIS event was received (our clock)."""
 
     async def handle(self, message: Message) -> Outcome:
         event = decode(message.body)
@@ -92,6 +95,7 @@ class MessageHandler:
         self._metrics.events.labels(event.name, applied.verdict.value).inc()
         self._metrics.event_delivery.observe(max(0.0, (now - event.event_time).total_seconds()))
         self._metrics.last_event.set(now.timestamp())
+        self.last_event_at = now
         log.info(f"sis_batch.{applied.verdict.value}", **context, **summary(applied))
         return ACK
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from consumer.ack import Message
+from consumer.core.outbox import Claimed
 from consumer.core.states import State
 from consumer.core.submission import Submission, SubmissionStatus
 from consumer.core.tracker import Applied, ImportRecord, Observation
@@ -55,6 +56,10 @@ class ImportStore(Protocol):
 
     async def last_event_received(self) -> datetime | None:
         """When the latest Live Event was recorded: seeds the last-event gauge after a restart."""
+        ...
+
+    async def note_last_event(self, at: datetime) -> None:
+        """Remember when a Live Event was last received (the latest time wins)."""
         ...
 
     async def ping(self) -> None:
@@ -123,7 +128,83 @@ class ResultStore(Protocol):
     async def results(self) -> dict[tuple[str, int], dict[str, Any]]: ...
 
 
-class Store(ImportStore, SubmissionStore, ResultStore, Protocol):
+class OutboxStore(Protocol):
+    """Effects committed by a process that did not count them (see `core.outbox`)."""
+
+    async def claim_effects(self, lease: LeaseToken | None = None, limit: int = 100) -> list[Claimed]:
+        """Claim uncounted effects for this store's owner, each exactly once across all daemons;
+        the caller counts what it gets. With `lease`, only while that lease is still held."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseState:
+    """A lease as stored: who holds it, the version of its latest renewal, and its fencing token."""
+
+    owner: str
+    rvn: str
+    """Changes at every renewal: a contender that sees it unchanged for a lease period takes over."""
+    fence: int
+    """Grows by one at every change of holder."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseToken:
+    name: str
+    state: LeaseState
+
+
+class Leader(Protocol):
+    """Whether this process may act as the one leader now (`consumer.lease`)."""
+
+    @property
+    def leading(self) -> bool: ...
+
+    @property
+    def token(self) -> LeaseToken | None:
+        """The lease it holds (for fenced writes); None with a store only one process uses."""
+        ...
+
+
+class LeaseStore(Protocol):
+    """Conditional writes on one small item per lease (the leader election of `consumer.lease`)."""
+
+    async def read_lease(self, name: str) -> LeaseState | None: ...
+
+    async def create_lease(self, name: str, state: LeaseState) -> bool:
+        """Write the lease if there is none; False when there is one."""
+        ...
+
+    async def replace_lease(self, name: str, state: LeaseState, expected_rvn: str) -> bool:
+        """Renew or take over: write `state` if the lease's rvn is still `expected_rvn`."""
+        ...
+
+    async def delete_lease(self, name: str, expected_rvn: str) -> bool:
+        """Give the lease up (on shutdown) if it is still at `expected_rvn`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SavedResult:
+    """A fetched result as stored, with when it was fetched."""
+
+    account: str
+    sis_batch_id: int
+    summary: dict[str, Any]
+    fetched_at: datetime
+    look_again_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """What `sis-consumer store copy` carries from one store to another."""
+
+    records: list[ImportRecord]
+    submissions: list[Submission]
+    results: list[SavedResult]
+
+
+class Store(ImportStore, SubmissionStore, ResultStore, OutboxStore, Protocol):
     """Every role at once: what one store URL opens."""
 
 

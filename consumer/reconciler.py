@@ -21,7 +21,7 @@ from consumer.core.tracker import ImportRecord
 from consumer.errors import CanvasError, CanvasNotFound
 from consumer.observability.metrics import Metrics
 from consumer.pause import pause
-from consumer.ports import Canvas, Clock, ImportStore, ResultStore
+from consumer.ports import Canvas, Clock, ImportStore, Leader, ResultStore
 
 log = structlog.get_logger("sis_consumer.reconciler")
 
@@ -51,8 +51,10 @@ class Reconciler:
         metrics: Metrics,
         clock: Clock,
         settings: ReconcileSettings,
+        leader: Leader,
     ) -> None:
         self._canvas = canvas
+        self._leader = leader
         self._store = store
         self._metrics = metrics
         self._clock = clock
@@ -62,6 +64,7 @@ class Reconciler:
         self.account_id: str | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        await self._lead(stop)
         await self._learn_account(stop)
         while not stop.is_set():
             try:
@@ -70,10 +73,18 @@ class Reconciler:
                 log.warning("reconcile.tick_failed", error=str(exc))
             await pause(stop, self._settings.interval)
 
+    async def _lead(self, stop: asyncio.Event) -> None:
+        """Wait until this replica leads: only the leader talks to Canvas."""
+        while not stop.is_set() and not self._leader.leading:
+            await pause(stop, self._settings.interval)
+
     async def _learn_account(self, stop: asyncio.Event) -> None:
         """Which root account this Canvas token serves: only its imports are reconciled."""
         attempt = 0
         while not stop.is_set():
+            await self._lead(stop)
+            if stop.is_set():
+                return
             try:
                 account = await self._canvas.account("self")
                 self.account, self.account_id = str(account["uuid"]), str(account["id"])
@@ -86,7 +97,9 @@ class Reconciler:
                 await pause(stop, backoff_seconds(attempt, base=2.0, cap=300.0))
 
     async def tick(self, stop: asyncio.Event) -> None:
-        if self.account is None:
+        """Ask about quiet imports, then fetch finished imports' results, one request at a time;
+        stop at once when asked to, or when this replica stops leading."""
+        if self.account is None or not self._leader.leading:
             return
         now = self._clock.now()
         due = due_for_check(
@@ -97,11 +110,11 @@ class Reconciler:
             last_checked=self._checked,
         )
         for record in due:
-            if stop.is_set() or not await self._check(record):
+            if stop.is_set() or not self._leader.leading or not await self._check(record):
                 return
             await pause(stop, self._pace())
         for record, second_look in await self._store.results_due(self.account, self._clock.now()):
-            if stop.is_set() or not await self._fetch_result(record, second_look):
+            if stop.is_set() or not self._leader.leading or not await self._fetch_result(record, second_look):
                 return
             await pause(stop, self._pace())
 

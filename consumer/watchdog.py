@@ -1,33 +1,49 @@
-"""The timer loop: gauges and stuck verdicts recomputed from the store, right after a restart too."""
+"""The timer loop: gauges and stuck verdicts recomputed from the store, right after a restart too.
+
+The leader also counts effects that another process committed and nobody counted (the outbox),
+and every replica writes down when it last received a Live Event, for the gauge after a restart.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
 
 import structlog
 
 from consumer.core.stuck import StuckReason, StuckThresholds, stuck_imports
 from consumer.observability.metrics import Metrics
 from consumer.pause import pause
-from consumer.ports import Clock, ImportStore
+from consumer.ports import Clock, ImportStore, Leader, OutboxStore
 
 log = structlog.get_logger("sis_consumer.watchdog")
+
+
+class Watched(ImportStore, OutboxStore, Protocol):
+    """The store roles the watchdog uses."""
 
 
 class Watchdog:
     def __init__(
         self,
-        store: ImportStore,
+        store: Watched,
         metrics: Metrics,
         clock: Clock,
         interval: float,
         limits: StuckThresholds,
+        leader: Leader,
+        last_event: Callable[[], datetime | None] = lambda: None,
     ) -> None:
         self._store = store
         self._metrics = metrics
         self._clock = clock
         self._interval = interval
         self._limits = limits
+        self._leader = leader
+        self._last_event = last_event
+        self._noted: datetime | None = None
         self._stuck: dict[tuple[str, int], StuckReason] = {}
 
     async def tick(self) -> None:
@@ -38,6 +54,22 @@ class Watchdog:
         self._metrics.refresh_progress(unfinished, last_successes, now)
         self._metrics.refresh_stuck(stuck)
         self._log_changes(stuck)
+        if self._leader.leading:
+            await self._count_outbox()
+        await self._note_last_event()
+
+    async def _count_outbox(self) -> None:
+        claimed = await self._store.claim_effects(lease=self._leader.token)
+        for found in claimed:
+            self._metrics.record_effects(found.record, found.effects)
+        if claimed:
+            log.info("outbox.counted", imports=len(claimed), effects=sum(len(c.effects) for c in claimed))
+
+    async def _note_last_event(self) -> None:
+        latest = self._last_event()
+        if latest is not None and latest != self._noted:
+            await self._store.note_last_event(latest)
+            self._noted = latest
 
     def _log_changes(self, stuck: dict[tuple[str, int], StuckReason]) -> None:
         # One line when an import becomes stuck (or changes reason), one when it recovers.

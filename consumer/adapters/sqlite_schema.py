@@ -16,6 +16,9 @@ from consumer.core.submission import Submission, SubmissionStatus
 from consumer.core.tracker import ImportRecord, Origin
 from consumer.errors import StoreUnavailable
 
+BUSY_SECONDS: Final = 0.1
+"""Longest wait on the event loop for another process's write lock."""
+
 # Each entry moves the schema from version i to i+1; never edit a released one, append.
 MIGRATIONS: Final[tuple[str, ...]] = (
     """
@@ -94,6 +97,24 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         look_again_at TEXT,
         PRIMARY KEY (account, sis_batch_id)
     );
+    """,
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL,
+        sis_batch_id INTEGER NOT NULL,
+        recorded_at TEXT NOT NULL,
+        effects TEXT NOT NULL,
+        claimed_by TEXT,
+        claimed_at TEXT
+    );
+    CREATE INDEX outbox_unclaimed ON outbox (id) WHERE claimed_by IS NULL;
+    CREATE INDEX outbox_import ON outbox (account, sis_batch_id);
+    CREATE INDEX journal_recorded ON journal (recorded_at);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta (key, value)
+        SELECT 'last_event', MAX(recorded_at) FROM journal
+        WHERE source = 'event' HAVING MAX(recorded_at) IS NOT NULL;
     """,
 )
 

@@ -21,11 +21,12 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from consumer.adapters.sqlite_schema import (
+    BUSY_SECONDS,
     COLUMNS,
     connect,
     from_row,
@@ -34,7 +35,9 @@ from consumer.adapters.sqlite_schema import (
     transaction,
     ts,
 )
+from consumer.adapters.sqlite_upkeep import checkpoint, maintain, prune_past
 from consumer.core.correlate import creator, join_answer, join_event, wants_submission
+from consumer.core.outbox import Claimed, decode_effects, encode_effects
 from consumer.core.states import SUCCEEDED, State
 from consumer.core.submission import Submission, SubmissionStatus
 from consumer.core.tracker import (
@@ -45,12 +48,9 @@ from consumer.core.tracker import (
     apply,
 )
 from consumer.errors import StoreUnavailable
+from consumer.ports import Export, LeaseToken, SavedResult
 
 T = TypeVar("T")
-
-BUSY_SECONDS = 0.1
-"""Longest wait on the event loop for another process's write lock."""
-CHECKPOINT_SECONDS = 5.0
 
 
 def _write(conn: sqlite3.Connection, record: ImportRecord) -> None:
@@ -125,9 +125,13 @@ def describe_effects(effects: Sequence[Effect]) -> str:
 
 
 class SqliteStore:
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, owner: str | None = None
+    ) -> None:
         self._conn = conn
         self._executor = executor
+        self._owner = owner
+        """Who counts the effects this store commits: a daemon, or None (a command: a daemon claims them)."""
 
     async def _call(self, fn: Callable[[], T]) -> T:
         try:
@@ -146,6 +150,7 @@ class SqliteStore:
             if old is None or result.changed:
                 _write(conn, result.record)
             self._journal(conn, obs, now, message_id, result)
+            self._outbox(conn, result, now)
         return result
 
     async def record(self, account: str, sis_batch_id: int) -> ImportRecord | None:
@@ -226,6 +231,8 @@ class SqliteStore:
                 self._journal(conn, obs, now, f"submission:{submission_id}", result)
             elif request_id is not None and status is SubmissionStatus.REJECTED:
                 result = _join_by_request(conn, submission_id, request_id, now)
+            if result is not None:
+                self._outbox(conn, result, now)
         return result
 
     async def submission(self, submission_id: int) -> Submission | None:
@@ -284,6 +291,55 @@ class SqliteStore:
                 describe_effects(result.effects),
             ),
         )
+
+    def _outbox(self, conn: sqlite3.Connection, result: Applied, now: datetime) -> None:
+        """Write the effects down beside the record: claimed by this daemon, or left for one."""
+        if not result.effects:
+            return
+        conn.execute(
+            "INSERT INTO outbox (account, sis_batch_id, recorded_at, effects, claimed_by, claimed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                result.record.account,
+                result.record.sis_batch_id,
+                ts(now),
+                encode_effects(result.effects),
+                self._owner,
+                None if self._owner is None else ts(now),
+            ),
+        )
+
+    async def claim_effects(self, lease: LeaseToken | None = None, limit: int = 100) -> list[Claimed]:
+        """One process uses a SQLite store, so it needs no lease to claim."""
+        owner = self._owner
+        if owner is None:
+            raise StoreUnavailable("only a daemon claims effects: this store was opened without an owner")
+
+        def claim() -> list[Claimed]:
+            conn = self._conn
+            with transaction(conn):
+                rows = conn.execute(
+                    "SELECT id, account, sis_batch_id, effects FROM outbox"
+                    " WHERE claimed_by IS NULL ORDER BY id LIMIT ?",
+                    (limit,),
+                ).fetchall()
+                conn.executemany(
+                    "UPDATE outbox SET claimed_by = ?, claimed_at = ? WHERE id = ?",
+                    [(owner, ts(datetime.now(UTC)), r["id"]) for r in rows],
+                )
+                effects: dict[tuple[str, int], list[Effect]] = {}
+                for r in rows:
+                    effects.setdefault((r["account"], r["sis_batch_id"]), []).extend(
+                        decode_effects(r["effects"])
+                    )
+                claimed = []
+                for (account, batch), found in effects.items():
+                    record = _read(conn, account, batch)
+                    if record is not None:
+                        claimed.append(Claimed(record, tuple(found)))
+            return claimed
+
+        return await self._call(claim)
 
     async def results_due(
         self, account: str, now: datetime, limit: int = 20
@@ -358,54 +414,79 @@ class SqliteStore:
         return {account: datetime.fromisoformat(at) for account, at in rows if at is not None}
 
     async def last_event_received(self) -> datetime | None:
-        """When the latest Live Event was recorded: seeds the last-event gauge after a restart."""
         row = await self._call(
-            lambda: self._conn.execute(
-                "SELECT MAX(recorded_at) FROM journal WHERE source = 'event'"
-            ).fetchone()
+            lambda: self._conn.execute("SELECT value FROM meta WHERE key = 'last_event'").fetchone()
         )
-        return None if row[0] is None else datetime.fromisoformat(row[0])
+        return None if row is None else datetime.fromisoformat(row[0])
+
+    async def note_last_event(self, at: datetime) -> None:
+        await self._call(
+            lambda: self._conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('last_event', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE excluded.value > meta.value",
+                (ts(at),),
+            )
+        )
+
+    async def export(self) -> Export:
+        """Everything `store copy` carries to another store: records, submissions, results."""
+
+        def read() -> Export:
+            conn = self._conn
+            records = [
+                from_row(r) for r in conn.execute(f"SELECT {COLUMNS} FROM imports ORDER BY first_seen_at")
+            ]
+            submissions = [
+                submission_from_row(r) for r in conn.execute("SELECT * FROM submissions ORDER BY id")
+            ]
+            results = [
+                SavedResult(
+                    r["account"],
+                    r["sis_batch_id"],
+                    json.loads(r["summary"]),
+                    datetime.fromisoformat(r["fetched_at"]),
+                    None if r["look_again_at"] is None else datetime.fromisoformat(r["look_again_at"]),
+                )
+                for r in conn.execute("SELECT * FROM results")
+            ]
+            return Export(records, submissions, results)
+
+        return await self._call(read)
 
     async def ping(self) -> None:
         await self._call(lambda: self._conn.execute("SELECT 1").fetchone())
 
 
-def open_sqlite(path: Path) -> AbstractAsyncContextManager[SqliteStore]:
-    return _open(path)
+def open_sqlite(
+    path: Path, *, owner: str | None = None, retention_seconds: float = 90 * 86400
+) -> AbstractAsyncContextManager[SqliteStore]:
+    """Open (and migrate) the store. `owner`: the daemon that counts what this store commits;
+    journal entries and counted effects older than `retention_seconds` are pruned."""
+    return _open(path, owner, retention_seconds)
 
 
 @asynccontextmanager
-async def _open(path: Path) -> AsyncIterator[SqliteStore]:
+async def _open(path: Path, owner: str | None, retention_seconds: float) -> AsyncIterator[SqliteStore]:
+    # The daemon keeps the file: it checkpoints off the event loop and prunes. A command (no owner)
+    # leaves both to it, so it holds the write lock no longer than its own few writes.
+    daemon = owner is not None
     try:
-        conn = connect(path, busy_seconds=BUSY_SECONDS, autocheckpoint=False)
+        conn = connect(path, busy_seconds=BUSY_SECONDS, autocheckpoint=not daemon)
     except sqlite3.Error as exc:
         raise StoreUnavailable(f"cannot open {path}: {exc}") from exc
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-checkpoint")
-    checkpoints = asyncio.create_task(_checkpoint_every(path, executor, CHECKPOINT_SECONDS))
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-maintenance")
+    upkeep = None
+    if daemon:
+        await prune_past(path, executor, retention_seconds)
+        upkeep = asyncio.create_task(maintain(path, executor, retention_seconds))
     try:
-        yield SqliteStore(conn, executor)
+        yield SqliteStore(conn, executor, owner)
     finally:
-        checkpoints.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await checkpoints
+        if upkeep is not None:
+            upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upkeep
         conn.close()
-        await asyncio.get_running_loop().run_in_executor(executor, lambda: _checkpoint(path, "TRUNCATE"))
+        if daemon:
+            await asyncio.get_running_loop().run_in_executor(executor, checkpoint, path, "TRUNCATE")
         executor.shutdown(wait=True)
-
-
-def _checkpoint(path: Path, mode: str = "PASSIVE") -> None:
-    """Copy the WAL back into the database (this is where SQLite fsyncs), on its own connection."""
-    conn = sqlite3.connect(path, timeout=BUSY_SECONDS)
-    try:
-        conn.execute(f"PRAGMA wal_checkpoint({mode})")
-    except sqlite3.OperationalError:
-        pass  # busy or locked: the next round does it
-    finally:
-        conn.close()
-
-
-async def _checkpoint_every(path: Path, executor: ThreadPoolExecutor, seconds: float) -> None:
-    loop = asyncio.get_running_loop()
-    while True:
-        await asyncio.sleep(seconds)
-        await loop.run_in_executor(executor, lambda: _checkpoint(path))

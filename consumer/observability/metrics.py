@@ -17,6 +17,7 @@ from consumer.core.stuck import StuckReason
 from consumer.core.tracker import (
     Applied,
     DurationMeasured,
+    Effect,
     Finished,
     ImportRecord,
     Origin,
@@ -143,6 +144,17 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.store_requests = Counter(
+            "sis_consumer_store_requests",
+            "Requests to the DynamoDB store by operation and result (ok, or the error code).",
+            ["operation", "result"],
+            registry=r,
+        )
+        self.leader = Gauge(
+            "sis_consumer_leader",
+            "1 while this replica holds the reconciler lease (talks to Canvas, counts others' effects).",
+            registry=r,
+        )
         self.build_info = Gauge(
             "sis_consumer_build_info",
             "Always 1; the version label says which release runs.",
@@ -173,8 +185,11 @@ class Metrics:
 
     def record_applied(self, applied: Applied) -> None:
         """Turn a committed transition's effects into metrics (never called for uncommitted work)."""
-        record = applied.record
-        for effect in applied.effects:
+        self.record_effects(applied.record, applied.effects)
+
+    def record_effects(self, record: ImportRecord, effects: Iterable[Effect]) -> None:
+        """Count effects this daemon claimed: in its own commit, or from the outbox."""
+        for effect in effects:
             if isinstance(effect, Finished):
                 self.imports_finished.labels(record.account, effect.state.value, record.origin.value).inc()
             elif isinstance(effect, DurationMeasured):
@@ -187,6 +202,9 @@ class Metrics:
             elif isinstance(effect, Succeeded):
                 gauge = self.last_success.labels(record.account)
                 gauge.set(max(_gauge_value(gauge), effect.at.timestamp()))
+
+    def record_store_request(self, operation: str, result: str) -> None:
+        self.store_requests.labels(operation, result).inc()
 
     def record_canvas_response(
         self, endpoint: str, status: str, remaining: float | None, cost: float | None

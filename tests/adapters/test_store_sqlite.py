@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from consumer.adapters.store_sqlite import SqliteStore, describe_effects, open_s
 from consumer.core.states import State
 from consumer.core.tracker import Applied, Verdict
 from consumer.errors import StoreUnavailable
-from tests.support.records import NOW, obs
+from tests.support.records import KEEP_JOURNAL, NOW, obs
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
-    async with open_sqlite(db_path) as opened:
+    async with open_sqlite(db_path, retention_seconds=KEEP_JOURNAL, owner="daemon") as opened:
         yield opened
 
 
@@ -149,10 +150,33 @@ async def test_a_lock_held_by_another_process_fails_fast_instead_of_stalling_the
     assert (await store.apply(obs(State.CREATED, 0), NOW)).verdict is Verdict.APPLIED
 
 
-async def test_closing_checkpoints_the_wal_into_the_database(db_path: Path) -> None:
-    async with open_sqlite(db_path) as store:
+async def test_a_daemon_closing_its_store_checkpoints_the_wal_into_the_database(db_path: Path) -> None:
+    async with open_sqlite(db_path, owner="daemon") as store:
         await store.apply(obs(State.CREATED, 0), NOW)
     wal = db_path.with_name(db_path.name + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM imports").fetchone() == (1,)
+
+
+async def test_journal_entries_and_counted_effects_past_retention_are_pruned_at_open(db_path: Path) -> None:
+    async with open_sqlite(db_path, retention_seconds=KEEP_JOURNAL, owner="daemon") as store:
+        await store.apply(obs(State.IMPORTED, 5, batch=1), NOW)  # 2024: long past a year's retention
+    async with open_sqlite(db_path, retention_seconds=KEEP_JOURNAL, owner=None) as command:
+        await command.apply(obs(State.IMPORTED, 5, batch=2), NOW)  # left for a daemon to count
+    async with open_sqlite(db_path, retention_seconds=365 * 86400, owner="daemon") as store:
+        await store.apply(obs(State.CREATED, 0, batch=3), datetime.now(UTC))
+        assert count_rows(db_path, "journal") == 1
+
+        assert count_rows(db_path, "outbox") == 1  # the uncounted one stays, whatever its age
+        assert [r.sis_batch_id for r in await store.records()] == [3, 2, 1]  # records are never pruned
+
+
+async def test_a_command_leaves_pruning_to_the_daemon(db_path: Path) -> None:
+    async with open_sqlite(db_path, retention_seconds=KEEP_JOURNAL, owner="daemon") as store:
+        await store.apply(obs(State.IMPORTED, 5, batch=1), NOW)  # 2024: long past a day's retention
+
+    async with open_sqlite(db_path, retention_seconds=86400) as command:
+        await command.apply(obs(State.CREATED, 0, batch=2), datetime.now(UTC))
+
+    assert count_rows(db_path, "journal") == 2  # a daemon would have pruned the 2024 entry on opening

@@ -251,10 +251,29 @@ def test_a_number_that_only_looks_like_digits_is_a_config_error(name: str, value
     assert line.startswith(f"{name}:")
 
 
-def test_a_dynamodb_store_is_refused_clearly_until_it_exists() -> None:
+def test_a_dynamodb_store_url_gives_its_table() -> None:
+    settings = from_env({"SIS_CONSUMER_STORE": "dynamodb://sis-imports", "AWS_REGION": "us-east-1"})
+
+    assert (settings.dynamodb_table, settings.sqlite_path) == ("sis-imports", None)
+
+
+@pytest.mark.parametrize("table", ["", "ab", "sis imports", "sis/imports"])
+def test_a_dynamodb_store_needs_a_valid_table_name(table: str) -> None:
+    (problem,) = problems({"SIS_CONSUMER_STORE": f"dynamodb://{table}", "AWS_REGION": "us-east-1"})
+
+    assert problem.startswith("SIS_CONSUMER_STORE:")
+
+
+def test_a_dynamodb_store_needs_a_region() -> None:
     (problem,) = problems({"SIS_CONSUMER_STORE": "dynamodb://sis-imports"})
-    assert "SIS_CONSUMER_STORE" in problem
-    assert "not in this release" in problem
+
+    assert "AWS_REGION" in problem
+
+
+def test_the_lease_and_journal_retention_have_floors() -> None:
+    found = problems({"SIS_CONSUMER_LEASE": "1s", "SIS_CONSUMER_JOURNAL_RETENTION": "2h"})
+
+    assert [p.split()[0] for p in found] == ["SIS_CONSUMER_LEASE", "SIS_CONSUMER_JOURNAL_RETENTION"]
 
 
 def test_a_sub_second_visibility_timeout_is_refused() -> None:

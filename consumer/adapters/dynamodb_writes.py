@@ -1,0 +1,196 @@
+"""The writes of the DynamoDB store, as TransactWriteItems entries. Pure: building, not sending.
+
+Each function returns one entry (`{"Put": ...}`, `{"Update": ...}`, `{"ConditionCheck": ...}`)
+without `TableName`; `Dynamo.write` sends one alone or several in one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from typing import Any, Final
+
+from consumer.adapters.dynamodb_schema import (
+    PRESENT,
+    TTL_ATTRIBUTE,
+    Item,
+    import_key,
+    n,
+    record_item,
+    request_key,
+    s,
+    submission_key,
+    ts,
+)
+from consumer.core.outbox import encode_effects
+from consumer.core.tracker import Applied, ImportRecord, Observation, Succeeded
+from consumer.ports import LeaseState, LeaseToken
+
+Write = dict[str, Any]
+
+REQUEST_DAYS: Final = 30
+"""How long a request join point is kept: a POST's answer comes within minutes."""
+CARRIED: Final = ("outbox", "unclaimed", "result_due", "result_look", "result_fetched")
+"""Attributes of an import item that are not the record: a rewrite keeps them."""
+ACCOUNTS: Final = s("ACCOUNTS")
+LAST_EVENT: Final = {"pk": s("META"), "sk": s("LAST_EVENT")}
+COUNTER: Final = {"pk": s("COUNTER"), "sk": s("SUBMISSION")}
+
+
+def version(item: Item | None) -> int:
+    return 0 if item is None else int(item["version"]["N"])
+
+
+def if_version(item: Item | None) -> dict[str, Any]:
+    """The condition of every rewrite: nobody changed the item since it was read."""
+    if item is None:
+        return {"ConditionExpression": "attribute_not_exists(pk)"}
+    return {
+        "ConditionExpression": "#v = :v",
+        "ExpressionAttributeNames": {"#v": "version"},
+        "ExpressionAttributeValues": {":v": item["version"]},
+    }
+
+
+def put_import(
+    item: Item | None, old: ImportRecord | None, result: Applied, now: datetime, owner: str | None
+) -> Write:
+    """The import's new item: the record, its effects in the outbox (claimed by `owner`, or left
+    for a daemon to claim), and its result due once it first finishes."""
+    new = record_item(result.record, version(item) + 1)
+    for name in CARRIED:
+        if item is not None and name in item:
+            new[name] = item[name]
+    if result.effects:
+        entry: Item = {"at": s(ts(now)), "effects": s(encode_effects(result.effects))}
+        if owner is not None:
+            entry["by"] = s(owner)
+        else:
+            new["unclaimed"] = s(PRESENT)
+        outbox = dict(new.get("outbox", {"M": {}})["M"])
+        outbox[uuid.uuid4().hex[:12]] = {"M": entry}
+        new["outbox"] = {"M": outbox}
+    finished_at = result.record.finished_at
+    if finished_at is not None and (old is None or old.outcome is None) and "result_fetched" not in new:
+        new["result_due"] = s(ts(finished_at))
+    return {"Put": {"Item": new, **if_version(item)}}
+
+
+def journal(
+    obs: Observation, now: datetime, message_id: str | None, result: Applied, retention: float
+) -> Write:
+    entry: Item = {
+        "pk": import_key(obs.account, obs.sis_batch_id)["pk"],
+        "sk": s(f"JOURNAL#{ts(now)}#{uuid.uuid4().hex[:8]}"),
+        "kind": s("journal"),
+        "source": s(obs.source),
+        "observed_state": s(obs.state.value),
+        "observed_at": s(ts(obs.at)),
+        "verdict": s(result.verdict.value),
+        "effects": s(",".join(type(e).__name__ for e in result.effects)),
+        TTL_ATTRIBUTE: n(int(now.timestamp() + retention)),
+    }
+    if message_id is not None:
+        entry["message_id"] = s(message_id)
+    return {"Put": {"Item": entry}}
+
+
+def last_success(result: Applied) -> Write | None:
+    """The account's last success, if `result` made one known."""
+    at = max((e.at for e in result.effects if isinstance(e, Succeeded)), default=None)
+    return None if at is None else last_success_at(result.record.account, at)
+
+
+def last_success_at(account: str, at: datetime) -> Write:
+    """The account's last success moves forward only: an older success finishing late fails."""
+    return {
+        "Update": {
+            "Key": {"pk": ACCOUNTS, "sk": s(account)},
+            "UpdateExpression": "SET #t = :t",
+            "ConditionExpression": "attribute_not_exists(#t) OR #t <= :t",
+            "ExpressionAttributeNames": {"#t": "last_success"},
+            "ExpressionAttributeValues": {":t": s(ts(at))},
+        }
+    }
+
+
+def at_request(request_id: str, half: dict[str, Item]) -> Write:
+    """Write one half of a request's join point (the import's key, or the submission), and get
+    the item back: whoever writes second sees both halves and joins."""
+    names = {f"#a{i}": k for i, k in enumerate(half)} | {"#e": TTL_ATTRIBUTE}
+    sets = ", ".join(f"#a{i} = :a{i}" for i in range(len(half)))
+    values = {f":a{i}": v for i, v in enumerate(half.values())} | {":e": _expiry()}
+    return {
+        "Update": {
+            "Key": request_key(request_id),
+            "UpdateExpression": f"SET {sets}, #e = :e",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "ALL_NEW",
+        }
+    }
+
+
+def link(submission_id: int, record: ImportRecord) -> Write:
+    """Write down which import a 400's submission left behind."""
+    return {
+        "Update": {
+            "Key": submission_key(submission_id),
+            "UpdateExpression": "SET sis_batch_id = :b, account = :a",
+            "ConditionExpression": "attribute_not_exists(sis_batch_id)",
+            "ExpressionAttributeValues": {":b": n(record.sis_batch_id), ":a": s(record.account)},
+        }
+    }
+
+
+def claim(item: Item, owner: str) -> Write:
+    """Claim every unclaimed effect of the import for `owner`, if the item is as it was read."""
+    tokens = [t for t, e in item["outbox"]["M"].items() if "by" not in e["M"]]
+    names = {"#v": "version", "#o": "outbox", "#by": "by"} | {f"#e{i}": t for i, t in enumerate(tokens)}
+    sets = ", ".join(f"#o.#e{i}.#by = :me" for i in range(len(tokens)))
+    return {
+        "Update": {
+            "Key": {"pk": item["pk"], "sk": item["sk"]},
+            "UpdateExpression": f"SET {sets}, #v = #v + :one REMOVE unclaimed",
+            "ConditionExpression": "#v = :v",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {":me": s(owner), ":one": n(1), ":v": item["version"]},
+        }
+    }
+
+
+def lease_key(name: str) -> Item:
+    return {"pk": s("LEASE"), "sk": s(name)}
+
+
+def put_lease(name: str, state: LeaseState, expected_rvn: str | None) -> Write:
+    """Create the lease (`expected_rvn` None), or renew / take it over from that rvn."""
+    item = {**lease_key(name), "owner": s(state.owner), "rvn": s(state.rvn), "fence": n(state.fence)}
+    return {"Put": {"Item": item, **if_rvn(expected_rvn)}}
+
+
+def if_rvn(rvn: str | None) -> dict[str, Any]:
+    if rvn is None:
+        return {"ConditionExpression": "attribute_not_exists(pk)"}
+    return {"ConditionExpression": "rvn = :rvn", "ExpressionAttributeValues": {":rvn": s(rvn)}}
+
+
+def holds(lease: LeaseToken) -> Write:
+    """A transaction's guard: the lease is still held by this holder (its fencing token)."""
+    return {
+        "ConditionCheck": {
+            "Key": lease_key(lease.name),
+            "ConditionExpression": "#o = :o AND fence = :f",
+            "ExpressionAttributeNames": {"#o": "owner"},
+            "ExpressionAttributeValues": {":o": s(lease.state.owner), ":f": n(lease.state.fence)},
+        }
+    }
+
+
+def account_ref_key(canvas_url: str, account_ref: str) -> Item:
+    return {"pk": s(f"ACCOUNTREF#{canvas_url}#{account_ref}"), "sk": s("ACCOUNTREF")}
+
+
+def _expiry() -> Item:
+    return n(int(time.time()) + REQUEST_DAYS * 86400)
