@@ -26,9 +26,9 @@ def _zip(**files: bytes) -> bytes:
 
 
 async def _finished_with(
-    canvas: SimulatedCanvas, http: aiohttp.ClientSession, outcome: str, messages: int
+    canvas: SimulatedCanvas, http: aiohttp.ClientSession, outcome: Outcome, messages: int
 ) -> int:
-    canvas.plan(1, outcome, messages=messages, errors_attachment_seconds=0)  # type: ignore[arg-type]
+    canvas.plan(1, outcome, messages=messages, errors_attachment_seconds=0)
     created = await post_import(http, canvas)
     imp = await canvas.wait_for_state(created.body["id"], outcome)
     await canvas.wait_for_events(lambda _: imp.errors_attachment is not None)
