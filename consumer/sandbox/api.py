@@ -26,6 +26,7 @@ from consumer.sandbox.lookup import (
     paginate,
     request_params,
     sis_account,
+    sis_import,
     time_zone,
 )
 from consumer.sandbox.middleware import (
@@ -188,13 +189,10 @@ async def importing(request: web.Request) -> web.Response:
 
 
 async def show_import(request: web.Request) -> web.Response:
-    owner = sis_account(request)
-    if isinstance(owner, web.Response):
-        return owner
-    imp = import_of(request, owner)
-    if imp is None:
-        return json_response(request, NOT_FOUND, 404)
-    return json_response(request, _render(request, imp))
+    found = sis_import(request)
+    if isinstance(found, web.Response):
+        return found
+    return json_response(request, _render(request, found[1]))
 
 
 async def abort_import(request: web.Request) -> web.Response:
@@ -218,12 +216,10 @@ async def abort_all_pending(request: web.Request) -> web.Response:
 
 async def restore_states(request: web.Request) -> web.Response:
     """`PUT .../restore_states`: a Progress; `restoring` and then the final state come from a job."""
-    owner = sis_account(request)
-    if isinstance(owner, web.Response):
-        return owner
-    imp = import_of(request, owner)
-    if imp is None:
-        return json_response(request, NOT_FOUND, 404)
+    found = sis_import(request)
+    if isinstance(found, web.Response):
+        return found
+    imp = found[1]
     params = await request_params(request)
     flags = {name: to_bool(params.get(name)) for name in ("batch_mode", "undelete_only", "unconclude_only")}
     if flags["undelete_only"] and flags["unconclude_only"]:

@@ -15,7 +15,7 @@ import hmac
 
 from aiohttp import web
 
-from consumer.sandbox.lookup import backend, base_url, import_of, paginate, sis_account
+from consumer.sandbox.lookup import backend, base_url, paginate, sis_account, sis_import
 from consumer.sandbox.middleware import NOT_FOUND, UNAUTHORIZED, json_response, token_account
 from consumer.sandbox.params import to_bool
 from consumer.sandbox.render import progress_json
@@ -28,10 +28,10 @@ async def list_errors(request: web.Request) -> web.Response:
         return owner
     engine = backend(request).engine
     if "import_id" in request.match_info:
-        imp = import_of(request, owner)
-        if imp is None:
-            return json_response(request, NOT_FOUND, 404)
-        errors: list[SisError] = list(imp.errors)
+        found = sis_import(request)
+        if isinstance(found, web.Response):
+            return found
+        errors: list[SisError] = list(found[1].errors)
     else:
         errors = [e for imp in engine.imports.values() if imp.account_id == owner.id for e in imp.errors]
     if to_bool(request.query.get("failure")):

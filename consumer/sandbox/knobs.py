@@ -130,15 +130,17 @@ class Knobs:
             raise ValueError("; ".join(problems))
 
     @classmethod
-    def demo(cls, seed: int = 0) -> Knobs:
-        """Slow enough to watch, with a bit of every kind of trouble the daemon must survive."""
+    def demo(cls, seed: int = 7) -> Knobs:
+        """A night of imports in about a minute, with a bit of every kind of trouble the daemon must
+        survive: what `sis-consumer sandbox` runs, and `sis-consumer demo` without the random part."""
         return cls(
             seed=seed,
-            queue_seconds=1.0,
-            importing_seconds=8.0,
-            cleanup_seconds=3.0,
+            queue_seconds=0.5,
+            importing_seconds=3.0,
+            cleanup_seconds=1.0,
             errors_attachment_seconds=2.0,
-            after_abort_seconds=20.0,
+            after_abort_seconds=4.0,
+            restore_seconds=1.0,
             failed_rate=0.05,
             failed_with_messages_rate=0.05,
             warning_rate=0.2,
@@ -146,7 +148,8 @@ class Knobs:
             stuck_rate=0.02,
             loss_rate=0.02,
             duplicate_rate=0.05,
-            delivery_jitter_seconds=0.5,
+            delivery_jitter_seconds=0.3,
+            messages_per_import=4,
         )
 
     def scaled(self, seconds: float) -> float:

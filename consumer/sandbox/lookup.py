@@ -76,6 +76,17 @@ def import_of(request: web.Request, owner: Account) -> SisImport | None:
     return imp if imp is not None and imp.account_id == owner.id else None
 
 
+def sis_import(request: web.Request) -> tuple[Account, SisImport] | web.Response:
+    """The `:import_id` of the URL, of the URL's (SIS-enabled root) account: else the error answer."""
+    owner = sis_account(request)
+    if isinstance(owner, web.Response):
+        return owner
+    imp = import_of(request, owner)
+    if imp is None:
+        return json_response(request, NOT_FOUND, 404)
+    return owner, imp
+
+
 def time_zone(owner: Account) -> ZoneInfo:
     """`Time.zone` of an API request: the user's zone, else the account's (the sandbox has the latter)."""
     return ZoneInfo(owner.time_zone)

@@ -22,25 +22,7 @@ from typing import Any
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.stack import Sandbox
 
-# The demo's timings (a night in about a minute) and Knobs.demo()'s outcome mix.
-STANDALONE_KNOBS = Knobs(
-    seed=7,
-    queue_seconds=0.5,
-    importing_seconds=3.0,
-    cleanup_seconds=1.0,
-    errors_attachment_seconds=2.0,
-    after_abort_seconds=4.0,
-    restore_seconds=1.0,
-    failed_rate=0.05,
-    failed_with_messages_rate=0.05,
-    warning_rate=0.2,
-    abort_rate=0.03,
-    stuck_rate=0.02,
-    loss_rate=0.02,
-    duplicate_rate=0.05,
-    delivery_jitter_seconds=0.3,
-    messages_per_import=4,
-)
+STANDALONE_KNOBS = Knobs.demo()
 SAMPLE_CSV = "users.csv"
 
 
