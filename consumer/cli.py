@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
         "--since", help="only imports first seen after this ISO 8601 time or this long ago (e.g. 24h)"
     )
     commands.add_parser("check-config", help="print the effective configuration, secrets masked")
+    _sandbox_parser(
+        commands.add_parser("sandbox", help="a local SQS and a simulated Canvas for your own scripts")
+    )
     _submit_parser(commands.add_parser("submit", help="POST an SIS import to Canvas and record it"))
     store = commands.add_parser("store", help="create the store, or copy a SQLite store into DynamoDB")
     store_commands = store.add_subparsers(dest="store_command", required=True, metavar="STORE_COMMAND")
@@ -94,10 +97,37 @@ def _submit_parser(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def _sandbox_parser(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Run a local SQS queue and a simulated Canvas until Ctrl-C/SIGTERM. Point your SIS script at "
+        "the Canvas URL; its imports run by themselves and publish Live Events to the queue."
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the first stdout line")
+    parser.add_argument(
+        "--port", type=int, default=0, help="the simulated Canvas's port (default: a free one)"
+    )
+    parser.add_argument(
+        "--fates",
+        default="",
+        metavar="LIST",
+        help="comma-separated fates for the imports, in turn: imported, imported_with_messages, failed, "
+        "failed_with_messages, aborted, stuck (default: the demo's random mix)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="FACTOR",
+        help="multiply every duration (0.1: ten times faster)",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":
         return _demo()
+    if args.command == "sandbox":
+        return _sandbox(args)
     try:
         settings = from_env(os.environ)
     except ConfigError as exc:
@@ -151,6 +181,21 @@ def _demo() -> int:
         return asyncio.run(run_demo(os.environ))
     except ConfigError as exc:
         return _config_error(exc)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from consumer.sandbox.standalone import knobs_for, serve_sandbox  # the sandbox needs moto
+
+    try:
+        knobs = knobs_for(tuple(f.strip() for f in args.fates.split(",") if f.strip()), args.time_scale)
+    except ValueError as exc:
+        print(f"sis-consumer sandbox: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        return asyncio.run(serve_sandbox(knobs, port=args.port, as_json=args.json))
+    except OSError as exc:  # the port is taken, or not ours to bind
+        print(f"sis-consumer sandbox: cannot listen on port {args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
 
 
 def _check_config(settings: Settings) -> int:

@@ -1,93 +1,71 @@
-"""The HTTP face of the simulated Canvas: the Accounts and SIS Imports endpoints of CANVAS.md §5.
+"""The HTTP face of the simulated Canvas: the Accounts, Enrollment Terms and SIS Imports APIs.
 
 Handlers only translate HTTP to `ImportEngine` calls and rows to JSON; the rules live in
-`lifecycle`, `params` and `render`.
+`lifecycle`, `params` and `render`, the URL lookups in `lookup`, what an import leaves behind
+(errors, files, restore progress) in `api_results`. Every route also answers with a trailing or
+doubled slash and a `.json` suffix (`routing`), as Canvas's do.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+import warnings
 
 from aiohttp import web
-from multidict import MultiDict
 
-from consumer.sandbox.accounts import Account, Directory
-from consumer.sandbox.knobs import Knobs
-from consumer.sandbox.lifecycle import ImportEngine, Upload
+from consumer.sandbox.accounts import Account
+from consumer.sandbox.api_results import add_result_routes
+from consumer.sandbox.lifecycle import Upload
 from consumer.sandbox.live_events import RequestContext
+from consumer.sandbox.lookup import (
+    BACKEND,
+    Backend,
+    account,
+    backend,
+    base_url,
+    import_of,
+    paginate,
+    request_params,
+    sis_account,
+    sis_import,
+    time_zone,
+)
 from consumer.sandbox.middleware import (
     GATEKEEPER,
     NOT_FOUND,
-    UNAUTHORIZED,
     Gatekeeper,
     canvas_middleware,
     json_response,
     record,
-    token_account,
 )
 from consumer.sandbox.model import NOT_COMPLETED, RUNNING, SisImport
-from consumer.sandbox.params import ApiError, raw_upload_name
-from consumer.sandbox.render import account_json, sis_import_json
+from consumer.sandbox.params import ApiError, parse_canvas_time, raw_upload_name, to_bool
+from consumer.sandbox.render import account_json, progress_json, sis_import_json, term_json
+from consumer.sandbox.routing import CanvasRouter
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
-EXCLUDED_FROM_LINKS = frozenset({"page", "per_page", "access_token", "api_key"})
+WORKFLOW_STATES = frozenset(
+    {
+        "initializing",
+        "created",
+        "importing",
+        "cleanup_batch",
+        "imported",
+        "imported_with_messages",
+        "aborted",
+        "failed",
+        "failed_with_messages",
+        "restoring",
+        "partially_restored",
+        "restored",
+    }
+)
 
 
-@dataclass(frozen=True, slots=True)
-class Backend:
-    directory: Directory
-    engine: ImportEngine
-    knobs: Knobs
+def _render(request: web.Request, imp: SisImport) -> dict[str, object]:
+    return sis_import_json(imp, base_url(request))
 
 
-BACKEND: web.AppKey[Backend] = web.AppKey("backend", Backend)
-
-
-def _backend(request: web.Request) -> Backend:
-    return request.app[BACKEND]
-
-
-def _base_url(request: web.Request) -> str:
-    return str(request.url.origin())
-
-
-def _account(request: web.Request) -> Account | web.Response:
-    """The `:account_id` of the URL, if the token may use it."""
-    backend = _backend(request)
-    owner = token_account()
-    account = backend.directory.resolve(request.match_info["account_id"], owner)
-    if account is None:
-        return json_response(request, NOT_FOUND, 404)
-    if not backend.directory.can_manage(owner, account):
-        return json_response(request, UNAUTHORIZED, 401)
-    return account
-
-
-def _sis_account(request: web.Request) -> Account | web.Response:
-    """`SisImportsApiController#check_account`: root accounts with SIS imports enabled only."""
-    account = _account(request)
-    if isinstance(account, web.Response):
-        return account
-    if not account.is_root:
-        body = {"errors": ["SIS imports can only be executed on root accounts"]}
-        return json_response(request, body, 400)
-    if not account.sis_imports_enabled:
-        return json_response(request, {"errors": ["SIS imports are not enabled for this account"]}, 403)
-    return account
-
-
-def _import_of(request: web.Request, account: Account) -> SisImport | None:
-    imp = _backend(request).engine.imports.get(int(request.match_info["import_id"]))
-    return imp if imp is not None and imp.account_id == account.id else None
-
-
-def _render(request: web.Request, imp: SisImport) -> dict[str, Any]:
-    return sis_import_json(imp, _base_url(request))
-
-
-def request_context(request: web.Request, account: Account) -> RequestContext:
+def request_context(request: web.Request, owner: Account) -> RequestContext:
     url = request.url
     return RequestContext(
         request_id=record().request_id,
@@ -98,16 +76,34 @@ def request_context(request: web.Request, account: Account) -> RequestContext:
         client_ip=request.remote,
         referrer=request.headers.get("Referer"),
         session_id=None,  # token-authenticated API requests have no session
-        context=account,
-        user=account.admin,
+        context=owner,
+        user=owner.admin,
     )
 
 
 async def get_account(request: web.Request) -> web.Response:
-    account = _account(request)
-    if isinstance(account, web.Response):
-        return account
-    return json_response(request, account_json(account))
+    found = account(request)
+    if isinstance(found, web.Response):
+        return found
+    return json_response(request, account_json(found))
+
+
+async def list_terms(request: web.Request) -> web.Response:
+    """`GET .../terms`: the root account's terms (one page; a sandbox account has a few)."""
+    found = account(request)
+    if isinstance(found, web.Response):
+        return found
+    return json_response(request, {"enrollment_terms": [term_json(t) for t in found.terms]})
+
+
+async def show_term(request: web.Request) -> web.Response:
+    found = account(request)
+    if isinstance(found, web.Response):
+        return found
+    term = found.term(request.match_info["term_id"])
+    if term is None:
+        return json_response(request, NOT_FOUND, 404)
+    return json_response(request, term_json(term))
 
 
 async def _read_upload(request: web.Request) -> tuple[dict[str, str], Upload] | ApiError:
@@ -134,28 +130,30 @@ async def _read_upload(request: web.Request) -> tuple[dict[str, str], Upload] | 
 
 
 async def create_import(request: web.Request) -> web.Response:
-    account = _sis_account(request)
-    if isinstance(account, web.Response):
-        return account
+    owner = sis_account(request)
+    if isinstance(owner, web.Response):
+        return owner
     read = await _read_upload(request)
     if isinstance(read, ApiError):
         return json_response(request, read.body, read.status)
     params, upload = read
     rec = record()
     rec.params, rec.file_name, rec.file_bytes = dict(params), upload.name, upload.data
-    engine = _backend(request).engine
-    result = await engine.create(account, params, upload, request_context(request, account))
+    result = await backend(request).engine.create(owner, params, upload, request_context(request, owner))
     if isinstance(result, ApiError):
         return json_response(request, result.body, result.status)
     return json_response(request, _render(request, result))
 
 
-def _filtered(request: web.Request, imports: list[SisImport]) -> list[SisImport]:
-    since = _parse_time(request.query.get("created_since"))
-    before = _parse_time(request.query.get("created_before"))
-    states = set(request.query.getall("workflow_state[]", [])) | set(
+def _filtered(request: web.Request, owner: Account, imports: list[SisImport]) -> list[SisImport]:
+    """`created_since`, `created_before` (parsed as Canvas parses them) and `workflow_state[]`."""
+    zone = time_zone(owner)
+    since = parse_canvas_time(request.query.get("created_since"), zone)
+    before = parse_canvas_time(request.query.get("created_before"), zone)
+    wanted = set(request.query.getall("workflow_state[]", [])) | set(
         request.query.getall("workflow_state", [])
     )
+    states = wanted & WORKFLOW_STATES
     return [
         imp
         for imp in imports
@@ -165,109 +163,94 @@ def _filtered(request: web.Request, imports: list[SisImport]) -> list[SisImport]
     ]
 
 
-def _parse_time(raw: str | None) -> datetime | None:
-    if not raw:
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None
-
-
-def _int_param(raw: str | None, default: int) -> int:
-    return int(raw) if raw is not None and raw.isdigit() else default
-
-
-def _link_header(request: web.Request, page: int, per_page: int, has_next: bool) -> str:
-    kept = MultiDict((k, v) for k, v in request.query.items() if k not in EXCLUDED_FROM_LINKS)
-
-    def link(number: int, rel: str) -> str:
-        query = MultiDict(kept)
-        query.extend({"page": str(number), "per_page": str(per_page)})
-        return f'<{request.url.with_query(query)}>; rel="{rel}"'
-
-    links = [link(page, "current")]
-    if has_next:
-        links.append(link(page + 1, "next"))
-    if page > 1:
-        links.append(link(page - 1, "prev"))
-    links.append(link(1, "first"))
-    return ",".join(links)
-
-
 async def list_imports(request: web.Request) -> web.Response:
-    account = _sis_account(request)
-    if isinstance(account, web.Response):
-        return account
-    backend = _backend(request)
-    knobs = backend.knobs
-    mine = [imp for imp in backend.engine.imports.values() if imp.account_id == account.id]
-    newest_first = sorted(_filtered(request, mine), key=lambda i: (i.created_at, i.id), reverse=True)
-    page = max(1, _int_param(request.query.get("page"), 1))
-    per_page = min(
-        max(1, _int_param(request.query.get("per_page"), knobs.per_page_default)), knobs.per_page_max
-    )
-    start = (page - 1) * per_page
-    shown = newest_first[start : start + per_page]
-    response = json_response(request, {"sis_imports": [_render(request, imp) for imp in shown]})
+    owner = sis_account(request)
+    if isinstance(owner, web.Response):
+        return owner
+    mine = [imp for imp in backend(request).engine.imports.values() if imp.account_id == owner.id]
+    newest_first = sorted(_filtered(request, owner, mine), key=lambda i: (i.created_at, i.id), reverse=True)
     # No rel="last": Canvas paginates this list without counting it.
-    response.headers["Link"] = _link_header(request, page, per_page, start + per_page < len(newest_first))
+    shown, links = paginate(request, newest_first, with_last=False)
+    response = json_response(request, {"sis_imports": [_render(request, imp) for imp in shown]})
+    response.headers["Link"] = links
     return response
 
 
 async def importing(request: web.Request) -> web.Response:
-    account = _sis_account(request)
-    if isinstance(account, web.Response):
-        return account
+    owner = sis_account(request)
+    if isinstance(owner, web.Response):
+        return owner
     running = [
         imp
-        for imp in _backend(request).engine.imports.values()
-        if imp.account_id == account.id and imp.workflow_state in RUNNING
+        for imp in backend(request).engine.imports.values()
+        if imp.account_id == owner.id and imp.workflow_state in RUNNING
     ]
     return json_response(request, {"sis_imports": [_render(request, imp) for imp in running]})
 
 
 async def show_import(request: web.Request) -> web.Response:
-    account = _sis_account(request)
-    if isinstance(account, web.Response):
-        return account
-    imp = _import_of(request, account)
-    if imp is None:
-        return json_response(request, NOT_FOUND, 404)
-    return json_response(request, _render(request, imp))
+    found = sis_import(request)
+    if isinstance(found, web.Response):
+        return found
+    return json_response(request, _render(request, found[1]))
 
 
 async def abort_import(request: web.Request) -> web.Response:
-    account = _sis_account(request)
-    if isinstance(account, web.Response):
-        return account
-    imp = _import_of(request, account)
+    owner = sis_account(request)
+    if isinstance(owner, web.Response):
+        return owner
+    imp = import_of(request, owner)
     if imp is None or imp.workflow_state not in NOT_COMPLETED:
         return json_response(request, NOT_FOUND, 404)
-    _backend(request).engine.abort_batch(imp)
+    backend(request).engine.abort_batch(imp)
     return json_response(request, _render(request, imp))
 
 
 async def abort_all_pending(request: web.Request) -> web.Response:
-    account = _sis_account(request)
-    if isinstance(account, web.Response):
-        return account
-    _backend(request).engine.abort_all_pending(account.id)
+    owner = sis_account(request)
+    if isinstance(owner, web.Response):
+        return owner
+    backend(request).engine.abort_all_pending(owner.id)
     return json_response(request, {"aborted": True})
 
 
-def build_app(backend: Backend, gatekeeper: Gatekeeper) -> web.Application:
-    app = web.Application(middlewares=[canvas_middleware], client_max_size=MAX_UPLOAD_BYTES)
-    app[BACKEND] = backend
+async def restore_states(request: web.Request) -> web.Response:
+    """`PUT .../restore_states`: a Progress; `restoring` and then the final state come from a job."""
+    found = sis_import(request)
+    if isinstance(found, web.Response):
+        return found
+    imp = found[1]
+    params = await request_params(request)
+    flags = {name: to_bool(params.get(name)) for name in ("batch_mode", "undelete_only", "unconclude_only")}
+    if flags["undelete_only"] and flags["unconclude_only"]:
+        return json_response(request, "cannot set both undelete_only and unconclude_only", 400)
+    progress = backend(request).engine.restore_states(imp, partial=any(flags.values()))
+    if progress is None:
+        return json_response(request, {"message": "the sandbox restores finished imports only"}, 400)
+    return json_response(request, progress_json(progress, base_url(request)))
+
+
+def build_app(backend_: Backend, gatekeeper: Gatekeeper) -> web.Application:
+    with warnings.catch_warnings():
+        # aiohttp deprecates `router=`, yet it is the one public way to resolve a route on another
+        # path than the request's own: Canvas's leniency, without redirecting the client.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        app = web.Application(
+            router=CanvasRouter(), middlewares=[canvas_middleware], client_max_size=MAX_UPLOAD_BYTES
+        )
+    app[BACKEND] = backend_
     app[GATEKEEPER] = gatekeeper
     base = "/api/v1/accounts/{account_id}"
     imports = base + "/sis_imports"
     app.router.add_get(base, get_account)
-    app.router.add_post(imports + "{ext:(\\.json)?}", create_import)
-    app.router.add_get(imports + "{ext:(\\.json)?}", list_imports)
+    app.router.add_get(base + "/terms", list_terms)
+    app.router.add_get(base + "/terms/{term_id}", show_term)
+    app.router.add_post(imports, create_import)
+    app.router.add_get(imports, list_imports)
     app.router.add_get(imports + "/importing", importing)
     app.router.add_put(imports + "/abort_all_pending", abort_all_pending)
-    app.router.add_get(imports + "/{import_id:\\d+}", show_import)
-    app.router.add_put(imports + "/{import_id:\\d+}/abort", abort_import)
+    app.router.add_get(imports + "/{import_id}", show_import)
+    app.router.add_put(imports + "/{import_id}/abort", abort_import)
+    app.router.add_put(imports + "/{import_id}/restore_states", restore_states)
+    add_result_routes(app)
     return app

@@ -21,11 +21,12 @@ from typing import Self
 from aiohttp import web
 
 from consumer.sandbox.accounts import Account, Directory, default_accounts
-from consumer.sandbox.api import Backend, build_app
+from consumer.sandbox.api import build_app
 from consumer.sandbox.delivery import Delivered, DeliveryFailure, Emitted, EventDelivery, Publish
 from consumer.sandbox.knobs import Knobs, Outcome, Plan, RunningState
 from consumer.sandbox.lifecycle import Clock, ImportEngine, Upload, utc_now
 from consumer.sandbox.live_events import RequestContext
+from consumer.sandbox.lookup import Backend
 from consumer.sandbox.middleware import Gatekeeper, RequestRecord
 from consumer.sandbox.model import SisImport
 from consumer.sandbox.params import ApiError

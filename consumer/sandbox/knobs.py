@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 Outcome = Literal["imported", "imported_with_messages", "failed", "failed_with_messages", "aborted"]
 RunningState = Literal["importing", "cleanup_batch"]
@@ -28,9 +28,14 @@ EVENT_STATES: frozenset[str] = frozenset(
         "imported_with_messages",
         "failed",
         "failed_with_messages",
+        "restoring",
+        "restored",
+        "partially_restored",
     }
 )
-"""The states that publish an event: `cleanup_batch` and `aborted` are silent (CANVAS.md §1)."""
+"""The states that publish an event: `cleanup_batch` and `aborted` are silent (docs/canvas.md)."""
+SCRIPTED_FATES: frozenset[str] = OUTCOMES | {"stuck"}
+"""What `Knobs.fates` may list: an outcome, or `stuck` (the job dies in `importing`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,11 @@ class Knobs:
     stuck_rate: float = 0.0
     """Left in `importing` forever (the job died); later imports of the account wait behind it."""
     messages_per_import: int = 3
+    fates: tuple[str, ...] = ()
+    """When set, imports nobody planned take these fates in turn (of `SCRIPTED_FATES`), instead of
+    a draw from the rates: a script's author can see each outcome when they want it."""
+    restore_seconds: float = 0.1
+    """How long `restore_states` stays `restoring` (a job restores every changed row)."""
     # Live Events delivery.
     loss_rate: float = 0.0
     duplicate_rate: float = 0.0
@@ -104,8 +114,12 @@ class Knobs:
             "errors_attachment_seconds": self.errors_attachment_seconds,
             "after_abort_seconds": self.after_abort_seconds,
             "delivery_jitter_seconds": self.delivery_jitter_seconds,
+            "restore_seconds": self.restore_seconds,
         }
         problems += [f"{name} must be >= 0" for name, v in seconds.items() if v < 0]
+        unknown = sorted(set(self.fates) - SCRIPTED_FATES)
+        if unknown:
+            problems.append(f"fates: unknown {unknown}; choose from {sorted(SCRIPTED_FATES)}")
         if self.progress_steps < 1:
             problems.append("progress_steps must be >= 1")
         if self.throttle_capacity <= 0 or self.throttle_leak_per_second < 0 or self.request_cost < 0:
@@ -116,15 +130,17 @@ class Knobs:
             raise ValueError("; ".join(problems))
 
     @classmethod
-    def demo(cls, seed: int = 0) -> Knobs:
-        """Slow enough to watch, with a bit of every kind of trouble the daemon must survive."""
+    def demo(cls, seed: int = 7) -> Knobs:
+        """A night of imports in about a minute, with a bit of every kind of trouble the daemon must
+        survive: what `sis-consumer sandbox` runs, and `sis-consumer demo` without the random part."""
         return cls(
             seed=seed,
-            queue_seconds=1.0,
-            importing_seconds=8.0,
-            cleanup_seconds=3.0,
+            queue_seconds=0.5,
+            importing_seconds=3.0,
+            cleanup_seconds=1.0,
             errors_attachment_seconds=2.0,
-            after_abort_seconds=20.0,
+            after_abort_seconds=4.0,
+            restore_seconds=1.0,
             failed_rate=0.05,
             failed_with_messages_rate=0.05,
             warning_rate=0.2,
@@ -132,7 +148,8 @@ class Knobs:
             stuck_rate=0.02,
             loss_rate=0.02,
             duplicate_rate=0.05,
-            delivery_jitter_seconds=0.5,
+            delivery_jitter_seconds=0.3,
+            messages_per_import=4,
         )
 
     def scaled(self, seconds: float) -> float:
@@ -180,6 +197,11 @@ class Plan:
         if self.outcome not in {"imported", "imported_with_messages", "aborted"}:
             return False
         return batch_mode if self.cleanup is None else self.cleanup
+
+
+def scripted_plan(fate: str) -> Plan:
+    """The plan of one of `SCRIPTED_FATES`."""
+    return Plan(stuck=True) if fate == "stuck" else Plan(outcome=cast(Outcome, fate))
 
 
 def draw_plan(knobs: Knobs, rng: random.Random) -> Plan:

@@ -1,4 +1,4 @@
-"""The SIS import lifecycle with Canvas's rules (CANVAS.md §1-§2), over asyncio, without HTTP.
+"""The SIS import lifecycle with Canvas's rules (docs/canvas.md), over asyncio, without HTTP.
 
 - `create` runs inside the POST: the row is saved `initializing` (event), then `created` (event),
   both with the request's metadata. A parameter Canvas checks after saving leaves an orphan.
@@ -6,6 +6,10 @@
   `SisBatch.process_all_for_account` job on its per-account strand. Its events carry job metadata.
 - `cleanup_batch` and `aborted` are written without an event (`update_all` in Canvas), and
   without touching `updated_at`; an abort of the running import delays the next one.
+- The job extracts the CSVs (`csv_attachments`) when it starts, records errors and warnings when it
+  ends, and a later job writes them to `errors_attachment`.
+- `restore_states` queues a job of its own: `restoring`, then `restored` or `partially_restored`,
+  each with an event, whatever the SIS job of the account is doing.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import asyncio
 import contextlib
 import itertools
 import random
-import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -23,19 +26,24 @@ from typing import Any
 
 from consumer.sandbox.accounts import Account, Directory
 from consumer.sandbox.delivery import EventDelivery, Fate
-from consumer.sandbox.knobs import Knobs, Plan, draw_plan
+from consumer.sandbox.files import FileStore
+from consumer.sandbox.knobs import Knobs, Plan, draw_plan, scripted_plan
 from consumer.sandbox.live_events import JobContext, RequestContext, sis_batch_event
 from consumer.sandbox.model import (
+    FINISHED,
     NOT_COMPLETED,
     NOT_STARTED,
+    RESTORED,
     Attachment,
+    Progress,
     SisImport,
     finish_data,
-    listed_messages,
-    make_messages,
 )
 from consumer.sandbox.params import ApiError, parse_create
+from consumer.sandbox.sis_errors import errors_file, listed, planned_errors
 from consumer.sandbox.uploads import summarize
+
+RESTORE_JOB_TAG = "SisBatch#restore_states_for_batch"
 
 Clock = Callable[[], datetime]
 
@@ -66,8 +74,12 @@ class ImportEngine:
         self._rng = rng
         self._clock = clock
         self.imports: dict[int, SisImport] = {}
+        self.files = FileStore(clock)
+        self.progresses: dict[int, Progress] = {}
         self._batch_ids = itertools.count(knobs.first_sis_batch_id)
-        self._attachment_ids = itertools.count(5_000_001)
+        self._error_ids = itertools.count(1)
+        self._progress_ids = itertools.count(90_001)
+        self._fates = itertools.cycle(knobs.fates) if knobs.fates else None
         self._job_ids = itertools.count(1_020_020_528_469_291)
         self._plans: dict[int, deque[Plan]] = {a.id: deque() for a in directory.roots}
         self._wake = {a.id: asyncio.Event() for a in directory.roots}
@@ -112,7 +124,11 @@ class ImportEngine:
 
     def _next_plan(self, account_id: int) -> Plan:
         plans = self._plans[account_id]
-        return plans.popleft() if plans else draw_plan(self._knobs, self._rng)
+        if plans:
+            return plans.popleft()
+        if self._fates is not None:
+            return scripted_plan(next(self._fates))
+        return draw_plan(self._knobs, self._rng)
 
     # ---- writes ----------------------------------------------------------------------------------
     def _commit(
@@ -151,7 +167,7 @@ class ImportEngine:
         ctx: RequestContext,
         origin: str = "api",
     ) -> SisImport | ApiError:
-        parsed = parse_create(params, root.term_ids)
+        parsed = parse_create(params, root.term)
         if parsed.early_error is not None:
             return parsed.early_error
         if parsed.late_error is not None and not self._knobs.orphan_on_400:
@@ -173,7 +189,7 @@ class ImportEngine:
             plan=None if parsed.late_error is not None else self._next_plan(root.id),
             data={"import_type": parsed.options.import_type},
         )
-        imp.csv_attachments.append(self._attachment(upload.name, upload.content_type, len(upload.data)))
+        imp.upload_attachment = self.files.add(root.id, upload.name, upload.content_type, upload.data)
         self.imports[imp.id] = imp
         self._aborts[imp.id] = asyncio.Event()
         self._commit(imp, "initializing", ctx)
@@ -207,16 +223,11 @@ class ImportEngine:
             self._aborts[imp.id].set()
         return len(pending)
 
-    def _attachment(self, name: str, content_type: str, size: int) -> Attachment:
-        return Attachment(
-            id=next(self._attachment_ids),
-            uuid=uuid.uuid4().hex,
-            display_name=name,
-            filename=name,
-            content_type=content_type,
-            size=size,
-            created_at=self._clock(),
-        )
+    def _extract(self, imp: SisImport) -> list[Attachment]:
+        """`csv_attachments`: a CSV upload is its own; a zip gives one attachment per CSV in it."""
+        if imp.upload_attachment is not None and imp.upload_name.lower().endswith(".csv"):
+            return [imp.upload_attachment]
+        return [self.files.add(imp.account_id, f.name, "text/csv", f.data) for f in imp.summary.files]
 
     # ---- the per-account job ---------------------------------------------------------------------
     def _next_created(self, account_id: int) -> SisImport | None:
@@ -273,6 +284,8 @@ class ImportEngine:
         imp.progress = 0
         imp.data["supplied_batches"] = imp.summary.supplied_batches
         self._commit(imp, "importing", job)
+        imp.csv_attachments = self._extract(imp)
+        imp.data["downloadable_attachment_ids"] = [a.id for a in imp.csv_attachments]
         if plan.stuck and plan.stuck_in == "importing":
             return await self._pause(imp, None)
         failing = plan.outcome in {"failed", "failed_with_messages"}
@@ -301,12 +314,13 @@ class ImportEngine:
         count = self._knobs.messages_per_import if plan.messages is None else plan.messages
         warnings = count if plan.outcome == "imported_with_messages" else 0
         errors = count if plan.outcome == "failed_with_messages" else 0
-        if warnings:
-            imp.processing_warnings = listed_messages(
-                make_messages(imp.summary, warnings, "warnings"), "warnings"
+        now = self._clock()
+        for count, failure in ((warnings, False), (errors, True)):
+            imp.errors += planned_errors(
+                imp.id, imp.summary, count, failure=failure, ids=self._error_ids, at=now
             )
-        if errors:
-            imp.processing_errors = listed_messages(make_messages(imp.summary, errors, "errors"), "errors")
+        imp.processing_warnings = listed(imp.errors, failure=False)
+        imp.processing_errors = listed(imp.errors, failure=True)
         imp.data = finish_data(imp, cleaned_up=cleaned_up, warnings=warnings, errors=errors)
         if plan.outcome in {"imported", "imported_with_messages"}:
             imp.progress = 100
@@ -321,6 +335,32 @@ class ImportEngine:
         # A later job writes the file, so a client that fetches the import the moment it sees the
         # final state may not find it yet (CANVAS.md §5).
         await asyncio.sleep(self._knobs.scaled(seconds))
-        rows = len(imp.processing_errors) + len(imp.processing_warnings)
-        imp.errors_attachment = self._attachment(f"sis_errors_attachment_{imp.id}.csv", "text/csv", 64 * rows)
+        name = f"sis_errors_attachment_{imp.id}.csv"
+        imp.errors_attachment = self.files.add(imp.account_id, name, "text/csv", errors_file(imp.errors))
         imp.updated_at = self._clock()
+
+    # ---- restore_states --------------------------------------------------------------------------
+    def restore_states(self, imp: SisImport, *, partial: bool) -> Progress | None:
+        """`SisBatch#restore_states_later`: a Progress now, the job later. None if unfinished.
+
+        Canvas queues a restore of any batch; the sandbox refuses one that has not finished, so the
+        SIS job and the restore job never write the same row at once.
+        """
+        if imp.workflow_state not in FINISHED | RESTORED:
+            return None
+        now = self._clock()
+        progress = Progress(next(self._progress_ids), imp.id, "sis_batch_state_restore", now, now)
+        self.progresses[progress.id] = progress
+        self._spawn(self._restore(imp, progress, partial), f"sandbox-restore-{imp.id}")
+        return progress
+
+    async def _restore(self, imp: SisImport, progress: Progress, partial: bool) -> None:
+        job = JobContext(job_id=next(self._job_ids), job_tag=RESTORE_JOB_TAG)
+        progress.workflow_state, progress.updated_at = "running", self._clock()
+        self._commit(imp, "restoring", job)
+        await asyncio.sleep(self._knobs.scaled(self._knobs.restore_seconds))
+        for stat in imp.data.get("statistics", {}).values():
+            if isinstance(stat, dict):
+                stat["restored"] = stat.get("deleted", 0) + stat.get("created", 0)
+        progress.workflow_state, progress.completion, progress.updated_at = "completed", 100.0, self._clock()
+        self._commit(imp, "partially_restored" if partial else "restored", job)

@@ -1,8 +1,8 @@
 """What every response of the simulated Canvas goes through: request id, request log, auth, throttle.
 
 Canvas does these in Rack middleware before any controller runs, so errors (401, throttling, 404s
-of unknown routes) carry the same `X-Request-Context-Id`, `X-Request-Cost` and
-`X-Rate-Limit-Remaining` headers as successes.
+of unknown routes) carry the same `X-Request-Context-Id` and `X-Rate-Limit-Remaining` headers as
+successes (docs/canvas.md, "Authentication" and "Throttling").
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ def json_response(request: web.Request, data: Any, status: int = 200) -> web.Res
     return web.json_response(data, status=status)
 
 
-def token_account() -> Account:
-    """The root account whose token authenticated the current request."""
-    return _OWNER.get()
+def token_account() -> Account | None:
+    """The root account whose token authenticated the current request (None: a verified download)."""
+    return _OWNER.get(None)
 
 
 def record() -> RequestRecord:
@@ -86,13 +86,23 @@ def record() -> RequestRecord:
     return _RECORD.get()
 
 
-def _token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    # Canvas also takes the token from the query string: that is how it leaks into `metadata.url`.
-    return request.query.get("access_token") or None
+FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+PUBLIC_PREFIX = "/files/"
+"""File downloads: their URL's verifier stands in for a token (`files.FileStore`)."""
+
+
+async def _token(request: web.Request) -> str | None:
+    """`AuthenticationMethods.access_token`: an `Authorization` header whose scheme is exactly
+    `Bearer`, else the `access_token` request parameter (query string or form body)."""
+    parts = request.headers.get("Authorization", "").split(None, 1)
+    if len(parts) == 2 and parts[0] == "Bearer":
+        return parts[1].strip()
+    # A query-string token is how one leaks into `metadata.url`; a form field's does not.
+    token = request.query.get("access_token")
+    if not token and request.content_type in FORM_TYPES and request.can_read_body:
+        field = (await request.post()).get("access_token")  # cached: the handler reads the same form
+        token = field if isinstance(field, str) else None
+    return token or None
 
 
 def _error(status: int, body: dict[str, Any]) -> web.Response:
@@ -105,7 +115,9 @@ def _error(status: int, body: dict[str, Any]) -> web.Response:
 async def _guarded(
     request: web.Request, handler: Handler, gate: Gatekeeper
 ) -> tuple[web.StreamResponse, Verdict]:
-    token = _token(request)
+    token = await _token(request)
+    if token is None and request.path.startswith(PUBLIC_PREFIX):
+        return await handler(request), gate.throttle.untouched()
     if token is None:
         return _error(401, UNAUTHENTICATED), gate.throttle.untouched()
     account = gate.directory.by_token.get(token)
@@ -115,7 +127,8 @@ async def _guarded(
     record().account_id = account.id
     verdict = gate.throttle.charge(token, gate.clock())
     if not verdict.allowed:
-        return web.Response(status=gate.throttle_status, text=throttled_body(gate.throttle_status)), verdict
+        body = throttled_body(gate.throttle_status)
+        return web.Response(status=gate.throttle_status, text=body, charset="utf-8"), verdict
     try:
         return await handler(request), verdict
     except web.HTTPException as exc:

@@ -13,16 +13,17 @@ from typing import Any
 from consumer.sandbox.accounts import User
 from consumer.sandbox.knobs import Plan
 from consumer.sandbox.params import CreateOptions
+from consumer.sandbox.sis_errors import SisError
 from consumer.sandbox.uploads import UploadSummary
 
 FINISHED = frozenset({"imported", "imported_with_messages", "failed", "failed_with_messages", "aborted"})
+RESTORED = frozenset({"restored", "partially_restored"})
 NOT_COMPLETED = frozenset({"initializing", "created", "importing", "cleanup_batch"})
 """What `abort` may abort (`SisBatch.not_completed`)."""
 NOT_STARTED = frozenset({"initializing", "created"})
 """What `abort_all_pending` aborts (`SisBatch.not_started`)."""
 RUNNING = frozenset({"importing", "cleanup_batch"})
 """What `GET sis_imports/importing` lists (`SisBatch.importing`)."""
-MAX_LISTED_MESSAGES = 24
 _STATISTIC_TYPES = (
     "Account",
     "EnrollmentTerm",
@@ -49,6 +50,8 @@ class Attachment:
     content_type: str
     size: int
     created_at: datetime
+    verifier: str
+    """What lets its URL download it without a token (Canvas signs file URLs the same way)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -76,7 +79,11 @@ class SisImport:
     data: dict[str, Any] = field(default_factory=dict)
     processing_warnings: list[list[str]] = field(default_factory=list)
     processing_errors: list[list[str]] = field(default_factory=list)
+    upload_attachment: Attachment | None = None
+    """The batch's own `attachment`: the file as uploaded."""
     csv_attachments: list[Attachment] = field(default_factory=list)
+    """The CSVs the import job extracted: empty until it starts, as in Canvas."""
+    errors: list[SisError] = field(default_factory=list)
     errors_attachment: Attachment | None = None
     history: list[tuple[str, datetime]] = field(default_factory=list)
     """Every state change, silent ones included, for tests to inspect."""
@@ -88,32 +95,6 @@ class SisImport:
     @property
     def states(self) -> list[str]:
         return [state for state, _ in self.history]
-
-
-def listed_messages(rows: list[list[str]], kind: str) -> list[list[str]]:
-    """At most 24 `[file, message]` rows, then the 'and N more' row Canvas appends."""
-    if len(rows) <= MAX_LISTED_MESSAGES:
-        return rows
-    more = len(rows) - MAX_LISTED_MESSAGES
-    return [
-        *rows[:MAX_LISTED_MESSAGES],
-        [
-            f"and {more} more {kind} that were not included",
-            f"Download the error file to see all {kind}.",
-        ],
-    ]
-
-
-def make_messages(summary: UploadSummary, count: int, kind: str) -> list[list[str]]:
-    names = summary.file_names()
-    if kind == "warnings":
-        texts = [
-            f"user sis-user-{n} has already claimed sis-user-{n + 1}'s requested login information, skipping"
-            for n in range(count)
-        ]
-    else:
-        texts = [f"Unknown course status 'inactive' for course C-{n}" for n in range(count)]
-    return [[names[n % len(names)], text] for n, text in enumerate(texts)]
 
 
 def statistics(summary: UploadSummary, deleted: dict[str, int]) -> dict[str, Any]:
@@ -131,13 +112,14 @@ def statistics(summary: UploadSummary, deleted: dict[str, int]) -> dict[str, Any
     }
     stats: dict[str, Any] = {"total_state_changes": sum(created.values()) + sum(deleted.values())}
     for name in _STATISTIC_TYPES:
-        stats[name] = {"created": created.get(name, 0), "deleted": deleted.get(name, 0)}
+        stats[name] = {"created": created.get(name, 0), "restored": 0, "deleted": deleted.get(name, 0)}
     return stats
 
 
 def finish_data(imp: SisImport, *, cleaned_up: bool, warnings: int, errors: int) -> dict[str, Any]:
     """`data` of a finished import: counts (with `batch_*_deleted` after a cleanup) and statistics."""
     counts: dict[str, Any] = imp.summary.counts()
+    extracted = {"downloadable_attachment_ids": [a.id for a in imp.csv_attachments]}
     deleted: dict[str, int] = {}
     if cleaned_up:
         deleted = {"Course": 2, "CourseSection": 1, "Enrollment": 7}
@@ -149,4 +131,19 @@ def finish_data(imp: SisImport, *, cleaned_up: bool, warnings: int, errors: int)
         "supplied_batches": imp.summary.supplied_batches,
         "counts": counts,
         "statistics": statistics(imp.summary, deleted),
+        **(extracted if imp.csv_attachments else {}),
     }
+
+
+@dataclass(slots=True, eq=False)
+class Progress:
+    """Canvas's `Progress` row: what `restore_states` answers with, and `GET /progress/:id` shows."""
+
+    id: int
+    context_id: int
+    """The SIS batch."""
+    tag: str
+    created_at: datetime
+    updated_at: datetime
+    workflow_state: str = "queued"
+    completion: float = 0.0

@@ -10,9 +10,12 @@ kinds apart as `early_error` and `late_error`, and reproduces Canvas's quirks on
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any
+
+from consumer.sandbox.accounts import Term
 
 CREATE_PARAMS: tuple[str, ...] = (
     "import_type",
@@ -96,7 +99,8 @@ def _message(text: str) -> ApiError:
     return ApiError(400, {"message": text})
 
 
-def parse_create(params: Mapping[str, str], term_ids: Collection[int]) -> ParsedCreate:
+def parse_create(params: Mapping[str, str], find_term: Callable[[str], Term | None]) -> ParsedCreate:
+    """`find_term`: the root account's `api_find` over its active terms (ids and `sis_term_id:`)."""
     import_type = params.get("import_type") or "instructure_csv"
     if import_type not in IMPORT_TYPES:
         # Canvas raises here, so the client sees a generic 500.
@@ -105,8 +109,9 @@ def parse_create(params: Mapping[str, str], term_ids: Collection[int]) -> Parsed
 
     term_id: int | None = None
     if to_bool(params.get("batch_mode")):
-        wanted = _int(params.get("batch_mode_term_id"))
-        term_id = wanted if wanted in term_ids else None
+        wanted = (params.get("batch_mode_term_id") or "").strip()
+        term = find_term(wanted) if wanted else None
+        term_id = term.id if term is not None else None
         if term_id is None and "multi_term_batch_mode" not in params:
             error = _message("Batch mode specified, but the given batch_mode_term_id cannot be found.")
             return ParsedCreate(CreateOptions(), early_error=error)
@@ -163,3 +168,20 @@ def raw_upload_name(extension: str | None, content_type: str | None) -> str | Ap
     if charset and charset.lower() != "utf-8":
         return ApiError(400, {"error": "Invalid content type, UTF-8 required"})
     return f"sis_import.{_EXTENSIONS.get(media_type.strip().lower(), 'zip')}"
+
+
+def parse_canvas_time(raw: str | None, zone: tzinfo) -> datetime | None:
+    """`created_since` / `created_before`: Canvas's `CanvasTime.try_parse` (`Time.zone.parse`).
+
+    A date alone is midnight, a time without an offset is local to the request's time zone (the
+    user's, else the account's), and what cannot be parsed is ignored rather than refused. Ruby's
+    parser takes more than ISO 8601; the sandbox takes ISO 8601 with or without time and offset.
+    """
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)  # a date alone is its midnight
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from consumer.sandbox.accounts import Account, User
-from consumer.sandbox.model import Attachment, SisImport
+from consumer.sandbox.accounts import Account, Term, User
+from consumer.sandbox.model import Attachment, Progress, SisImport
 
 STRING_IDS_MEDIA_TYPE = "application/json+canvas-string-ids"
 
@@ -36,6 +36,11 @@ def user_json(user: User, created_at: datetime) -> dict[str, Any]:
     }
 
 
+def file_url(att: Attachment, base_url: str) -> str:
+    """Canvas signs a file's URL with a verifier, so it downloads without a token."""
+    return f"{base_url}/files/{att.id}/download?download_frd=1&verifier={att.verifier}"
+
+
 def attachment_json(att: Attachment, base_url: str) -> dict[str, Any]:
     return {
         "id": att.id,
@@ -45,7 +50,7 @@ def attachment_json(att: Attachment, base_url: str) -> dict[str, Any]:
         "filename": att.filename,
         "upload_status": "success",
         "content-type": att.content_type,
-        "url": f"{base_url}/files/{att.id}/download?download_frd=1",
+        "url": file_url(att, base_url),
         "size": att.size,
         "created_at": iso(att.created_at),
         "updated_at": iso(att.created_at),
@@ -119,6 +124,36 @@ def account_json(account: Account) -> dict[str, Any]:
         "default_storage_quota_mb": 500,
         "default_user_storage_quota_mb": 50,
         "default_group_storage_quota_mb": 50,
+    }
+
+
+def term_json(term: Term) -> dict[str, Any]:
+    """An EnrollmentTerm of the Enrollment Terms API (the fields a SIS script looks at)."""
+    return {
+        "id": term.id,
+        "name": term.name,
+        "sis_term_id": term.sis_term_id,
+        "sis_import_id": None,
+        "start_at": None,
+        "end_at": None,
+        "workflow_state": "active",
+        "grading_period_group_id": None,
+    }
+
+
+def progress_json(progress: Progress, base_url: str) -> dict[str, Any]:
+    return {
+        "id": progress.id,
+        "context_id": progress.context_id,
+        "context_type": "SisBatch",
+        "user_id": None,
+        "tag": progress.tag,
+        "completion": progress.completion,
+        "workflow_state": progress.workflow_state,
+        "created_at": iso(progress.created_at),
+        "updated_at": iso(progress.updated_at),
+        "message": None,
+        "url": f"{base_url}/api/v1/progress/{progress.id}",
     }
 
 

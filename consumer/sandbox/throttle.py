@@ -1,8 +1,9 @@
-"""Canvas's request throttle: a leaky bucket per access token (CANVAS.md §5). Pure; time is passed in.
+"""Canvas's request throttle: a leaky bucket per access token (docs/canvas.md, "Throttling"). Pure.
 
 Like Canvas, a request is refused when the bucket is already at or above capacity; an accepted
 request adds its cost even if that takes the bucket past capacity, and the bucket drains at a
 constant rate. So a client is throttled after a burst, not on the request that crosses the line.
+The refusal is `RequestThrottle#rate_limit_exceeded`: plain text, no `X-Request-Cost` (nothing ran).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ class Verdict:
     remaining: float
 
     def headers(self) -> dict[str, str]:
-        return {"X-Request-Cost": f"{self.cost:.4f}", "X-Rate-Limit-Remaining": f"{self.remaining:.4f}"}
+        remaining = {"X-Rate-Limit-Remaining": f"{self.remaining:.4f}"}
+        return {"X-Request-Cost": f"{self.cost:.4f}", **remaining} if self.allowed else remaining
 
 
 @dataclass(slots=True)
@@ -69,5 +71,6 @@ class Throttle:
 
 
 def throttled_body(status: int) -> str:
+    """Canvas's source answers 403 with this body; its docs say 429 (the same body, by analogy)."""
     reason = {403: "Forbidden", 429: "Too Many Requests"}[status]
     return f"{status} {reason} (Rate Limit Exceeded)\n"

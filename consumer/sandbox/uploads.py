@@ -50,6 +50,8 @@ class CsvFile:
     size: int
     kind: str | None
     rows: int
+    data: bytes = b""
+    """The file's bytes: what its `csv_attachments` entry downloads."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,22 +90,29 @@ def _read_csv(name: str, data: bytes) -> CsvFile:
     try:
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     except (UnicodeDecodeError, csv.Error):
-        return CsvFile(name=name, size=len(data), kind=None, rows=0)
+        return CsvFile(name=name, size=len(data), kind=None, rows=0, data=data)
     if not rows:
-        return CsvFile(name=name, size=len(data), kind=None, rows=0)
+        return CsvFile(name=name, size=len(data), kind=None, rows=0, data=data)
     body = [r for r in rows[1:] if any(cell.strip() for cell in r)]
-    return CsvFile(name=name, size=len(data), kind=_classify(rows[0]), rows=len(body))
+    return CsvFile(name=name, size=len(data), kind=_classify(rows[0]), rows=len(body), data=data)
+
+
+def _ignored(path: str) -> bool:
+    """Canvas's `IGNORE_FILES`: macOS resource forks and hidden files in a zip are not imported."""
+    return path.lower().startswith("__macosx/") or path.rsplit("/", 1)[-1].startswith(".")
 
 
 def summarize(file_name: str, data: bytes) -> UploadSummary:
-    """The CSVs of a zip (top level and folders) or of a single CSV upload."""
+    """The CSVs of a zip (top level and folders, not `__MACOSX/` or dot files) or of a single CSV upload."""
     if data[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 files = tuple(
                     _read_csv(info.filename.rsplit("/", 1)[-1], archive.read(info))
                     for info in archive.infolist()
-                    if info.filename.lower().endswith(".csv") and not info.is_dir()
+                    if info.filename.lower().endswith(".csv")
+                    and not info.is_dir()
+                    and not _ignored(info.filename)
                 )
         except (zipfile.BadZipFile, OSError):
             files = ()

@@ -9,13 +9,16 @@ from datetime import UTC, datetime
 
 import pytest
 
+from consumer.sandbox.accounts import default_accounts
 from consumer.sandbox.knobs import Knobs, Plan, draw_plan
 from consumer.sandbox.live_events import event_time
-from consumer.sandbox.model import listed_messages
 from consumer.sandbox.params import parse_create, raw_upload_name
 from consumer.sandbox.render import stringify_ids
+from consumer.sandbox.sis_errors import listed, planned_errors
 from consumer.sandbox.throttle import LeakyBucket
 from consumer.sandbox.uploads import summarize
+
+ACCOUNT = default_accounts()[0]
 
 
 def test_the_bucket_refuses_only_once_full_and_leaks_back() -> None:
@@ -28,7 +31,7 @@ def test_the_bucket_refuses_only_once_full_and_leaks_back() -> None:
 
 
 def test_multi_term_batch_mode_false_still_needs_a_change_threshold() -> None:
-    parsed = parse_create({"multi_term_batch_mode": "false"}, term_ids={1})
+    parsed = parse_create({"multi_term_batch_mode": "false"}, ACCOUNT.term)
 
     assert parsed.early_error is None
     assert parsed.late_error is not None
@@ -36,14 +39,14 @@ def test_multi_term_batch_mode_false_still_needs_a_change_threshold() -> None:
 
 
 def test_an_invalid_drop_status_is_a_late_error() -> None:
-    parsed = parse_create({"diffing_drop_status": "vanished"}, term_ids={1})
+    parsed = parse_create({"diffing_drop_status": "vanished"}, ACCOUNT.term)
 
     assert parsed.late_error is not None
     assert parsed.late_error.body == {"message": "Invalid diffing_drop_status"}
 
 
 def test_stickiness_options_need_override() -> None:
-    parsed = parse_create({"add_sis_stickiness": "1"}, term_ids={1})
+    parsed = parse_create({"add_sis_stickiness": "1"}, ACCOUNT.term)
 
     assert parsed.options.add_sis_stickiness is None
 
@@ -74,12 +77,15 @@ def test_event_time_has_milliseconds_and_z() -> None:
 
 
 def test_at_most_24_messages_are_listed_then_a_summary_row() -> None:
-    rows = [["users.csv", f"m{n}"] for n in range(30)]
+    errors = planned_errors(
+        7, summarize("users.csv", b"user_id\n"), 30, failure=True, ids=iter(range(30)), at=datetime.now(UTC)
+    )
 
-    listed = listed_messages(rows, "errors")
+    rows = listed(errors, failure=True)
 
-    assert len(listed) == 25
-    assert listed[-1] == [
+    assert len(rows) == 25
+    assert listed(errors, failure=False) == []
+    assert rows[-1] == [
         "and 6 more errors that were not included",
         "Download the error file to see all errors.",
     ]

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -73,6 +74,29 @@ def test_demo_with_an_invalid_log_level_exits_2_naming_it(tmp_path: Path) -> Non
 
     assert result.returncode == 2
     assert "SIS_CONSUMER_LOG_LEVEL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sandbox_with_an_unknown_fate_exits_2_naming_the_choices(tmp_path: Path) -> None:
+    result = sis_consumer("sandbox", "--json", "--fates", "imported,lucky", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "lucky" in result.stderr
+    assert "imported_with_messages" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""  # --json promises one JSON line or nothing
+
+
+def test_sandbox_on_a_taken_port_exits_1_saying_so(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = sis_consumer("sandbox", "--json", "--port", str(port), cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert f"cannot listen on port {port}" in result.stderr
     assert "Traceback" not in result.stderr
 
 
