@@ -1,4 +1,5 @@
-# Every target bootstraps its own virtualenv, so `make run` / `make test` work on a fresh machine.
+# Every target bootstraps its own virtualenv, so `make run` / `make test` work on a fresh machine;
+# scripts/bootstrap installs (or names) the system packages first.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -7,6 +8,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test lint bench clean
 
 $(STAMP): pyproject.toml
+	@scripts/bootstrap run
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "sis-consumer needs Python >= 3.11 (found: $$($(PYTHON) --version 2>&1))"; exit 1; }
 	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
@@ -19,6 +21,7 @@ run: $(STAMP)
 	$(BIN)/sis-consumer demo
 
 test: $(STAMP)
+	@scripts/bootstrap test
 	$(BIN)/pytest
 
 lint: $(STAMP)
