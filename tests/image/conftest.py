@@ -128,14 +128,14 @@ def container(
         "SIS_CONSUMER_CANVAS_URL": f"http://127.0.0.1:{free_port()}",
         "SIS_CONSUMER_CANVAS_TOKEN_FILE": "/run/secrets/canvas-token",
     }
-    podman(
-        "run", "--detach", f"--name={name}", "--network=host", "--read-only",
-        f"--volume={volume}:/data", f"--volume={token_file}:/run/secrets/canvas-token:ro",
-        *(f"--env={key}={value}" for key, value in env.items()),
-        image,
-    )  # fmt: skip
     running = Container(podman, name, port, queues, token)
     try:
+        podman(
+            "run", "--detach", f"--name={name}", "--network=host", "--read-only",
+            f"--volume={volume}:/data", f"--volume={token_file}:/run/secrets/canvas-token:ro",
+            *(f"--env={key}={value}" for key, value in env.items()),
+            image,
+        )  # fmt: skip
         wait_until(running.ready, timeout=60, what="/readyz of the container")
         yield running
     finally:
