@@ -172,8 +172,19 @@ def _run(settings: Settings) -> int:
 
 
 def _demo() -> int:
-    from consumer.demo import DEMO_DEFAULTS, run_demo  # the sandbox needs moto: import only here
-
+    try:
+        from consumer.demo import DEMO_DEFAULTS, run_demo  # the sandbox needs moto: import only here
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "consumer").partition(".")[0]
+        if missing == "consumer":
+            raise
+        # The production install (the container image) leaves the sandbox out.
+        print(
+            f"sis-consumer: demo needs the sandbox extra ({missing} is missing): "
+            "pip install 'sis-consumer[sandbox]'",
+            file=sys.stderr,
+        )
+        return 1
     try:
         # The sandbox's queue and Canvas come later; what the user set is validated now, as for `run`.
         early = from_env({**DEMO_DEFAULTS, **os.environ})

@@ -214,3 +214,32 @@ def test_imports_state_filter(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert [v["sis_batch_id"] for v in json.loads(result.stdout)] == [102]
+
+
+def test_demo_without_the_sandbox_extra_says_in_one_line_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The production install has no moto: `demo` names the extra instead of a traceback."""
+    from consumer.cli import main
+
+    for module in ("moto", "moto.server"):  # None makes the import fail as if moto were not installed
+        monkeypatch.setitem(sys.modules, module, None)
+    for module in ("consumer.demo", "consumer.sandbox.stack", "consumer.sandbox.local_sqs"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    assert main(["demo"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "pip install 'sis-consumer[sandbox]'" in err
+    assert "moto" in err
+
+
+def test_run_submit_and_imports_load_neither_boto3_nor_moto(tmp_path: Path) -> None:
+    """The image installs only the core dependencies: the production commands must not need the sandbox's."""
+    probe = (
+        "import sys, consumer.cli, consumer.app, consumer.submit; "
+        "print(sorted({m.partition('.')[0] for m in sys.modules} & {'boto3', 'moto'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
