@@ -142,6 +142,7 @@ async def serve(
             ),
             metrics,
             health,
+            durable=store.flush,
         )
         watchdog = Watchdog(
             store,

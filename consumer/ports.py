@@ -66,6 +66,13 @@ class ImportStore(Protocol):
         """Raise `StoreUnavailable` when the store cannot be read."""
         ...
 
+    async def flush(self) -> None:
+        """Make every commit so far durable: called before the messages behind them are deleted.
+
+        Raises `StoreUnavailable` when that cannot be promised (the messages are then retried).
+        """
+        ...
+
 
 class SubmissionStore(Protocol):
     """What `submit` wrote down before and after each POST, and the accounts it learned."""

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
 
 from consumer.ack import Ack, DeadLetter, Message, Outcome, Retry, retry_delay
 from consumer.core.backoff import backoff_seconds
-from consumer.errors import QueueError
+from consumer.errors import QueueError, StoreUnavailable
 from consumer.handler import MessageHandler
 from consumer.observability.http import Health
 from consumer.observability.metrics import Metrics
@@ -43,8 +43,10 @@ class Worker:
         settings: PollSettings,
         metrics: Metrics,
         health: Health,
+        durable: Callable[[], Awaitable[None]] = lambda: _nothing(),
     ) -> None:
         self._queue = queue
+        self._durable = durable
         self._handler = handler
         self._settings = settings
         self._metrics = metrics
@@ -121,6 +123,13 @@ class Worker:
         copied = [m for m, _ in dead if id(m) not in not_copied]
         retries += [(m, retry_delay(m.receive_count)) for m, _ in dead if id(m) in not_copied]
 
+        if acks:
+            try:
+                await self._durable()  # never delete a message whose commit a crash could still lose
+            except StoreUnavailable as exc:
+                log.warning("message.not_durable", error=str(exc), count=len(acks))
+                retries += [(m, retry_delay(m.receive_count)) for m in acks]
+                acks = []
         failed = await self._queue.delete(acks + copied)
         if failed:
             # They come back after the visibility timeout and are recognised as duplicates.
@@ -163,3 +172,7 @@ class Worker:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+
+async def _nothing() -> None:
+    return None

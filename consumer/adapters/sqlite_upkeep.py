@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,18 @@ def checkpoint(path: Path, mode: str = "PASSIVE") -> None:
     """Copy the WAL back into the database (this is where SQLite fsyncs), on its own connection."""
     with _closing(path) as conn:
         conn.execute(f"PRAGMA wal_checkpoint({mode})")
+
+
+def fsync(wal: Path) -> None:
+    """Flush the WAL to the disk: every commit in it survives a power loss from now on."""
+    try:
+        fd = os.open(wal, os.O_RDONLY)
+    except FileNotFoundError:
+        return  # no WAL: everything is in the database file, which the checkpoint synced
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def prune(path: Path, before: datetime) -> None:

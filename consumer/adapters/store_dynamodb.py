@@ -205,6 +205,9 @@ class DynamoStore:
         with contextlib.suppress(Conflict):  # a later one is noted already
             await self.db.write([{"Update": update}])
 
+    async def flush(self) -> None:
+        """Nothing to do: DynamoDB answers a write once it is durable."""
+
     async def ping(self) -> None:
         await self.db.call("GetItem", TableName=self.db.table, Key=w.LAST_EVENT)
 

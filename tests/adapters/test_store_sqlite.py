@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from consumer.adapters import store_sqlite
 from consumer.adapters.sqlite_schema import MIGRATIONS
 from consumer.adapters.store_sqlite import SqliteStore, describe_effects, open_sqlite
 from consumer.core.states import State
@@ -180,3 +181,31 @@ async def test_a_command_leaves_pruning_to_the_daemon(db_path: Path) -> None:
         await command.apply(obs(State.CREATED, 0, batch=2), datetime.now(UTC))
 
     assert count_rows(db_path, "journal") == 2  # a daemon would have pruned the 2024 entry on opening
+
+
+async def test_flush_fsyncs_the_wal_once_for_what_was_committed_since_the_last_flush(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    monkeypatch.setattr(store_sqlite, "fsync", synced.append)
+
+    await store.flush()  # nothing committed yet
+    await store.apply(obs(State.CREATED, 0), NOW)
+    await store.apply(obs(State.IMPORTING, 1), NOW)
+    await store.flush()
+    await store.flush()  # nothing new
+
+    assert [p.name for p in synced] == ["state.db-wal"]
+
+
+async def test_a_failing_fsync_is_store_unavailable(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(_wal: Path) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(store_sqlite, "fsync", failing)
+    await store.apply(obs(State.CREATED, 0), NOW)
+
+    with pytest.raises(StoreUnavailable, match="durable"):
+        await store.flush()

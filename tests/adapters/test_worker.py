@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ from consumer.ack import Message, Outcome
 from consumer.adapters.sqs import SqsQueue, open_queue
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.core.states import State
+from consumer.errors import StoreUnavailable
 from consumer.handler import MessageHandler
 from consumer.observability.http import Health
 from consumer.observability.metrics import Metrics
@@ -69,6 +70,7 @@ class Rig:
         handler: MessageHandler | None = None,
         visibility_timeout: int = 30,
         wait_seconds: int = 1,
+        durable: Callable[[], Awaitable[None]] | None = None,
     ) -> asyncio.Task[None]:
         worker = Worker(
             queue or self.queue,
@@ -76,6 +78,7 @@ class Rig:
             PollSettings(pollers=2, wait_seconds=wait_seconds, visibility_timeout=visibility_timeout),
             self.metrics,
             self.health,
+            durable=durable or self.store.flush,
         )
         task = asyncio.create_task(worker.run(self.stop))
         self.tasks.append(task)
@@ -211,6 +214,22 @@ async def test_sis_event_is_retried_not_deleted_while_the_store_is_full(rig: Rig
     assert await rig.store.records() == []
     assert sum(await rig.counts()) == 1
     await finish(rig, task)
+
+
+async def test_a_handled_message_is_retried_not_deleted_when_its_commit_cannot_be_made_durable(
+    rig: Rig,
+) -> None:
+    async def disk_gone() -> None:
+        raise StoreUnavailable("sqlite: cannot make the commits durable: [Errno 5] Input/output error")
+
+    task = rig.start(durable=disk_gone)
+    await rig.send(sis_event(batch=8, state="importing"))
+
+    await rig.wait_for(lambda: rig.messages("retried") == 1, "the message given back")
+    await finish(rig, task)
+
+    assert rig.messages("deleted") == 0
+    assert sum(await rig.counts()) == 1
 
 
 async def test_sis_event_is_processed_once_the_store_has_room_again(rig: Rig) -> None:
