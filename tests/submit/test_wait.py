@@ -11,7 +11,9 @@ from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Outcome
 from tests.e2e.daemon import Daemon
 from tests.reconcile.canvas_thread import CanvasThread
+from tests.reconcile.helpers import FAST
 from tests.submit.helpers import ACCOUNT_ID, canvas_env, cli, cli_sync, sis_file
+from tests.waiting import wait_until
 
 MESSAGES = 2
 WAIT = ("--wait", "--timeout", "20s", "--api-interval", "100ms")
@@ -103,3 +105,46 @@ def test_wait_with_a_daemon_learns_the_finish_from_the_store(
     summary = json.loads(run.stdout)
     assert summary["workflow_state"] == "imported_with_messages"
     assert summary["warning_count"] == MESSAGES
+
+
+def test_a_finish_only_submit_wait_saw_is_counted_once_by_the_running_daemon(
+    canvas_thread: CanvasThread, tmp_path: Path
+) -> None:
+    """The import's last event is lost and the daemon's reconciler would ask only after an hour: the
+    finish reaches the store through `submit --wait`, and the daemon counts it from the outbox."""
+    daemon = Daemon(
+        canvas_thread.queues,
+        tmp_path,
+        **{
+            **FAST,
+            **canvas_thread.env(),
+            "SIS_CONSUMER_RECONCILE_AFTER": "1h",
+            "SIS_CONSUMER_GAUGE_INTERVAL": "1s",
+        },
+    ).start()
+    try:
+        canvas_thread.read(lambda c: c.plan(ACCOUNT_ID, "imported", lose=["imported"]))
+        path = sis_file(tmp_path, "users.csv")
+
+        run = cli_sync(
+            "submit",
+            str(path),
+            "--wait",
+            "--timeout",
+            "30s",
+            "--api-interval",
+            "200ms",
+            env=daemon.env,
+            cwd=tmp_path,
+        )
+
+        assert run.returncode == 0, run.output
+        wait_until(
+            lambda: daemon.sample("canvas_sis_imports_finished_total", state="imported") == 1,
+            timeout=5,  # the watchdog claims every second; the rest is a busy machine's slack
+            what="the finish counted by the daemon",
+        )
+        assert [line["effects"] for line in daemon.log_lines() if line["event"] == "outbox.counted"] == [4]
+        assert daemon.sample("canvas_sis_imports_finished_total", origin="submitted") == 1
+    finally:
+        daemon.close()
