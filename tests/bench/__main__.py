@@ -1,7 +1,7 @@
 """`make bench`: drain throughput against the limit and the peers, latency, micro-benchmark, soak.
 
     .venv/bin/python -m tests.bench [--messages N] [--runs N] [--pollers N] [--skip-node]
-                                    [--soak] [--only drain,latency,micro,soak,limit,daemon,...]
+                                    [--soak] [--only drain,latency,micro,store,soak,limit,daemon,...]
 
 Prints a table and writes tests/bench/results/latest.json. Exits 1 when a run failed (a contender
 died, stalled, or the daemon's result was wrong); targets are reported, never asserted.
@@ -22,11 +22,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tests.bench import corpus, drain, latency, measure, micro, node, report, soak
+from tests.bench import corpus, drain, latency, measure, micro, node, report, soak, store_requests
 from tests.bench.contenders import CONTENDERS, NODE_CONTENDERS
 
-SECTIONS = ("drain", "latency", "micro", "soak")
-DEFAULT_SECTIONS = ("drain", "latency", "micro")
+SECTIONS = ("drain", "latency", "micro", "store", "soak")
+DEFAULT_SECTIONS = ("drain", "latency", "micro", "store")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         "--only",
         action="append",
         default=[],
-        help="comma-separated: sections (drain, latency, micro, soak) and/or contenders\n"
+        help="comma-separated: sections (drain, latency, micro, store, soak) and/or contenders\n"
         f"({', '.join(CONTENDERS)}); a contender alone means a drain of just those",
     )
     parser.add_argument("--imports", type=int, default=100, help="imports timed by the latency run (100)")
@@ -152,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         if "micro" in sections:
             print("bench: micro-benchmark...", flush=True)
             results.micro = micro.run(args.micro_events)
+        if "store" in sections:
+            print("bench: DynamoDB requests per message...", flush=True)
+            try:
+                results.store = store_requests.run()
+            except Exception as exc:
+                results.failures.append(f"store: {exc!r}")
         if "soak" in sections:
             print(f"bench: soak, {args.soak_messages:,} messages...", flush=True)
             try:

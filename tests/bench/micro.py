@@ -114,7 +114,7 @@ def _handler_rate(bodies: Sequence[str], repeat: int) -> tuple[float, float]:
             return time.process_time() - began
 
     cpu: list[float] = []
-    _logs_to_devnull()
+    logs_to_devnull()
     with tempfile.TemporaryDirectory(prefix="bench-micro-") as tmp:
         for i in range(repeat):
             cpu.append(asyncio.run(once(Path(tmp) / f"state-{i}.db")))
@@ -125,7 +125,7 @@ def _handler_rate(bodies: Sequence[str], repeat: int) -> tuple[float, float]:
 _devnull: list[TextIO] = []
 
 
-def _logs_to_devnull() -> None:
+def logs_to_devnull() -> None:
     """The daemon's own structlog set-up (JSON, redaction), rendered into /dev/null. Loggers cache
     their output file on first use, so the file stays open for the life of the process."""
     if _devnull:

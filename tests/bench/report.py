@@ -14,6 +14,7 @@ from tests.bench.latency import LatencyResult
 from tests.bench.measure import Spread
 from tests.bench.micro import Case
 from tests.bench.soak import SoakResult
+from tests.bench.store_requests import StoreCost
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -23,6 +24,8 @@ CPU_VS_LIMIT = 1.2
 FAST_REJECT_PER_CORE = 100_000
 P99_LATENCY_MS = 50.0
 SOAK_RSS_MB = 100.0
+STORE_REQUESTS_PER_SIS_EVENT = 2.0
+STORE_REQUESTS_PER_OTHER_EVENT = 0.0
 SOAK_GROWTH = 0.10
 """RSS after the whole soak may exceed RSS after the first chunk by this share at most."""
 
@@ -46,6 +49,7 @@ class Results:
     latency: LatencyResult | None = None
     micro: list[Case] = field(default_factory=list)
     soak: SoakResult | None = None
+    store: StoreCost | None = None
 
     def spread(self, contender: str, metric: str) -> Spread:
         runs = self.drains.get(contender, [])
@@ -106,6 +110,18 @@ class Results:
             found.append(
                 Target(f"p99 event-to-metric < {P99_LATENCY_MS:g} ms", f"{p99:.1f} ms", p99 < P99_LATENCY_MS)
             )
+        if self.store is not None:
+            later = self.store.by_kind.get("later event", [])
+            common = sum(later) / max(1, len(later))
+            found.append(
+                Target(
+                    f"DynamoDB requests per later SIS event of an import <= {STORE_REQUESTS_PER_SIS_EVENT:g}",
+                    f"{common:.2f} (all SIS events: {self.store.per_sis_event:.2f})",
+                    common <= STORE_REQUESTS_PER_SIS_EVENT,
+                )
+            )
+            other = self.store.other_requests / max(1, self.store.other_messages)
+            found.append(Target("DynamoDB requests per ignored Live Event = 0", f"{other:g}", other == 0))
         if self.soak is not None and self.soak.points:
             first, last = self.soak.points[0].rss_bytes / 2**20, self.soak.points[-1].rss_bytes / 2**20
             ok = max(first, last) < SOAK_RSS_MB and last <= first * (1 + SOAK_GROWTH)
@@ -137,6 +153,7 @@ class Results:
             "latency": None if self.latency is None else self.latency.as_dict(),
             "micro": [c.as_dict() for c in self.micro],
             "soak": None if self.soak is None else self.soak.as_dict(),
+            "store": None if self.store is None else self.store.as_dict(),
             "targets": [t.as_dict() for t in self.targets()],
             "failures": self.failures,
         }
@@ -232,6 +249,26 @@ def render(results: Results) -> str:
             ["events", "case", "events/s/core", "µs/event"],
             [[c.kind, c.name, f"{c.per_cpu_second:,.0f}", f"{c.per_event_us:.2f}"] for c in results.micro],
         )
+    if results.store is not None:
+        cost = results.store
+        per_other = cost.other_requests / max(1, cost.other_messages)
+        out += [
+            "",
+            f"Store: DynamoDB requests per message, the real handler on a local DynamoDB "
+            f"({cost.other_messages:,} other Live Events, {len(cost.sis_requests):,} SIS events)",
+        ]
+        out += _table(
+            ["messages", "count", "requests each"],
+            [
+                [
+                    "other Live Events",
+                    f"{cost.other_messages:,}",
+                    f"{per_other:g}",
+                ]
+            ]
+            + [[k, f"{len(v):,}", f"{sum(v) / len(v):.2f}"] for k, v in cost.by_kind.items()],
+        )
+        out.append("  by operation: " + ", ".join(f"{op} {n:,}" for op, n in cost.operations.most_common()))
     if results.soak is not None:
         soak = results.soak
         out += [
