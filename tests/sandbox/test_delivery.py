@@ -61,12 +61,11 @@ async def test_a_delayed_event_is_overtaken_by_later_ones(
 
     events = await inbox.collect(4)
 
-    assert [e["body"]["workflow_state"] for e in events] == [
-        "initializing",
-        "importing",
-        "imported",
-        "created",
-    ]
+    states = [e["body"]["workflow_state"] for e in events]
+    assert sorted(states) == ["created", "imported", "importing", "initializing"]
+    # `importing` follows `created` by a few hundredths of a second: only the delay puts it first.
+    # (Whether `imported` overtakes too depends on how busy the machine is.)
+    assert states.index("importing") < states.index("created")
 
 
 @pytest.mark.parametrize("knobs", [Knobs(seed=3, delivery_jitter_seconds=0.3, importing_seconds=0.05)])
