@@ -28,6 +28,10 @@ class QueueError(ConsumerError):
 class CanvasError(ConsumerError):
     """A Canvas API call failed; the message is redacted, so it may be logged as is."""
 
+    nothing_sent: bool = False
+    """Canvas cannot have acted on the request (it never arrived, or was refused unread): a POST
+    may be sent again without risking a second import."""
+
     def __init__(self, message: str, status: int | None = None, request_id: str | None = None) -> None:
         super().__init__(redact_text(message))
         self.status = status
@@ -57,5 +61,13 @@ class CanvasUnavailable(CanvasError):
     retryable = True
 
 
+class CanvasUnreachable(CanvasUnavailable):
+    """No connection could be made (refused, DNS): the request never left."""
+
+    nothing_sent = True
+
+
 class CanvasThrottled(CanvasUnavailable):
     """403 "Rate Limit Exceeded" or 429: refused before anything ran, so always safe to retry."""
+
+    nothing_sent = True
