@@ -19,10 +19,30 @@ class StoreUnavailable(ConsumerError):
     retryable = True
 
 
+class AlreadySubmitted(ConsumerError):
+    """This drop-folder object version was submitted before (by us, or by another replica)."""
+
+    def __init__(self, message: str, submission_id: int) -> None:
+        super().__init__(message)
+        self.submission_id = submission_id
+
+
 class QueueError(ConsumerError):
     """An SQS call failed."""
 
     retryable = True
+
+
+class ObjectStoreError(ConsumerError):
+    """An S3 call failed (throttled, unreachable, access denied): try again later."""
+
+    retryable = True
+
+
+class ObjectGone(ObjectStoreError):
+    """The object (or that version of it) is no longer in the bucket."""
+
+    retryable = False
 
 
 class CanvasError(ConsumerError):
