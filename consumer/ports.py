@@ -257,6 +257,32 @@ class Queue(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class FetchedObject:
+    """An S3 object version as `GetObject` gave it."""
+
+    size: int
+    etag: str
+    version_id: str | None
+    content: bytes | None
+    """None when it was larger than the caller's limit: the body was not read."""
+
+
+class ObjectStorage(Protocol):
+    """The drop folder's bucket. Failures raise `ObjectStoreError`; `ObjectGone` when the object
+    (or that version) was deleted."""
+
+    async def fetch(self, bucket: str, key: str, version_id: str | None, max_bytes: int) -> FetchedObject:
+        """The object's bytes, unless it is larger than `max_bytes`."""
+        ...
+
+    async def tags(self, source: SourceObject) -> dict[str, str]: ...
+
+    async def put_tags(self, source: SourceObject, tags: Mapping[str, str]) -> None:
+        """Replace the tags of that object version with `tags`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class CanvasResponse:
     status: int
     body: Any
