@@ -15,6 +15,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from consumer.core.s3_events import named_version
 from consumer.core.submission import SourceObject
 from consumer.errors import ObjectGone, ObjectStoreError
 from consumer.ports import FetchedObject
@@ -48,7 +49,7 @@ class S3Objects:
         return FetchedObject(
             size=size,
             etag=response.get("ETag", "").strip('"'),
-            version_id=response.get("VersionId") or version_id,
+            version_id=named_version(response.get("VersionId")) or version_id,
             content=content,
         )
 

@@ -84,6 +84,12 @@ class _Body(msgspec.Struct):
 _decoder = msgspec.json.Decoder(_Body)
 
 
+def named_version(version_id: str | None) -> str | None:
+    """A version id that names one upload. S3 says "null" for uploads while versioning is off or
+    suspended: every such upload of the key shares it, so it names none."""
+    return None if version_id in {None, "", "null"} else version_id
+
+
 def decode_notification(body: str) -> Notification:
     if len(body) > MAX_BODY_CHARS:
         return NotificationError(f"body of {len(body)} characters is too large for an S3 notification")
@@ -111,9 +117,7 @@ def decode_notification(body: str) -> Notification:
                 key=unquote_plus(obj.key),
                 size=obj.size,
                 etag=None if obj.eTag is None else obj.eTag.strip('"'),
-                # "null" is the version of an upload while versioning is off (or suspended): it
-                # names no upload in particular.
-                version_id=None if obj.versionId in {None, "", "null"} else obj.versionId,
+                version_id=named_version(obj.versionId),
                 sequencer=obj.sequencer,
             )
         )
