@@ -7,6 +7,7 @@ into SQS calls. Both sides, and the queue port, share these types from here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from consumer.core.backoff import backoff_seconds
 
@@ -36,6 +37,12 @@ class DeadLetter:
 
 Outcome = Ack | Retry | DeadLetter
 ACK = Ack()
+
+
+class Handler(Protocol):
+    """What the worker hands each message to: Live Events, or the drop folder's S3 notifications."""
+
+    async def handle(self, message: Message) -> Outcome: ...
 
 
 def retry_delay(receive_count: int) -> int:

@@ -17,14 +17,17 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from consumer import __version__
-from consumer.adapters.canvas import open_canvas
+from consumer.adapters.canvas import CanvasClient, open_canvas
+from consumer.adapters.s3 import open_s3
 from consumer.adapters.sqs import open_queue
 from consumer.config import NO_TOKEN_NOTE, Settings
 from consumer.errors import QueueError
 from consumer.handler import MessageHandler
+from consumer.intake import IntakeHandler, IntakeReporter
+from consumer.lease import Leadership, SoleLeader
 from consumer.observability import http
 from consumer.observability.metrics import Metrics
-from consumer.ports import Clock, SystemClock
+from consumer.ports import Clock, Store, SystemClock
 from consumer.reconciler import Reconciler, ReconcileSettings
 from consumer.stores import instance_id, leader_for, open_store
 from consumer.watchdog import Watchdog
@@ -153,7 +156,7 @@ async def serve(
             leader,
             last_event=lambda: handler.last_event_at,
         )
-        reconciler = None
+        reconciler = canvas = None
         if settings.canvas_url and settings.canvas_token is not None:
             canvas = await stack.enter_async_context(
                 open_canvas(settings.canvas_url, settings.canvas_token, hook=metrics.record_canvas_response)
@@ -171,14 +174,77 @@ async def serve(
                 ),
                 leader,
             )
+        workers: Loop = worker
+        reporter = None
+        if settings.intake_queue_url:
+            assert canvas is not None  # the settings refuse a drop folder without Canvas
+            intake, reporter = await _drop_folder(stack, settings, store, canvas, metrics, clock, leader)
+            workers = _Together(worker, intake)
         return await _run_until_stopped(
-            worker, [leader, watchdog, reconciler], signals, settings.shutdown_grace
+            workers, [leader, watchdog, reconciler, reporter], signals, settings.shutdown_grace
         )
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+async def _drop_folder(
+    stack: AsyncExitStack,
+    settings: Settings,
+    store: Store,
+    canvas: CanvasClient,
+    metrics: Metrics,
+    clock: Clock,
+    leader: Leadership | SoleLeader,
+) -> tuple[Worker, IntakeReporter]:
+    """The S3 drop folder's loop (its own queue, the same worker) and its reporter (leader only)."""
+    assert settings.intake_queue_url is not None
+    queue = await stack.enter_async_context(
+        open_queue(
+            settings.intake_queue_url,
+            None,  # what cannot be decoded is left to the intake queue's redrive policy
+            region=settings.region,
+            pool_size=4,
+            hook=lambda operation, result: metrics.sqs_requests.labels(operation, result).inc(),
+        )
+    )
+    objects = await stack.enter_async_context(open_s3(region=settings.region, hook=metrics.record_s3_request))
+    try:
+        await queue.check()
+    except QueueError as exc:  # keep running: the loop retries and logs poll.failed
+        log.error("intake.queue_unreachable", error=str(exc))
+    metrics.prime_intake()
+    log.info(
+        "intake.started", queue=settings.intake_queue_url, prefixes=[r.prefix for r in settings.intake_rules]
+    )
+    worker = Worker(
+        queue,
+        IntakeHandler(settings.intake_rules, objects, canvas, store, metrics, clock),
+        PollSettings(
+            pollers=1,
+            wait_seconds=settings.wait_time_seconds,
+            visibility_timeout=round(settings.visibility_timeout),
+            queue="intake",
+        ),
+        metrics,
+        None,  # /livez and the last-poll gauge vouch for the Live Events loop only
+        durable=store.flush,
+    )
+    return worker, IntakeReporter(store, objects, clock, leader, settings.gauge_interval)
+
+
+class _Together:
+    """Two poll loops run, drained and stopped as one."""
+
+    def __init__(self, *workers: Worker) -> None:
+        self._workers = workers
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as group:
+            for worker in self._workers:
+                group.create_task(worker.run(stop))
+
+
 async def _run_until_stopped(
-    worker: Worker,
+    worker: Loop,
     timers: list[Loop | None],
     signals: Signals,
     grace: float,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
+from consumer.core.intake_rules import IntakeRule, load_rules
 from consumer.core.stuck import StuckThresholds
 from consumer.errors import ConfigError
 
@@ -80,6 +81,8 @@ class Settings:
     stuck_silent: float = 300.0
     lease: float = 30.0
     journal_retention: float = 90 * 86400.0
+    intake_queue_url: str | None = None
+    intake_rules: tuple[IntakeRule, ...] = ()
     log_format: str = "json"
     log_level: str = "info"
 
@@ -122,6 +125,8 @@ class Settings:
                 value = "******** (set)"
             elif isinstance(value, frozenset):
                 value = sorted(value)
+            elif f.name == "intake_rules":
+                value = [rule.describe() for rule in value]
             out[f.name] = value
         if self.canvas_token is None:
             out["canvas_token"] = NO_TOKEN_NOTE
@@ -153,7 +158,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         value = env.get(PREFIX + name, "").strip()
         return value or None
 
-    for name in ("QUEUE_URL", "DLQ_URL", "CANVAS_URL"):
+    for name in ("QUEUE_URL", "DLQ_URL", "CANVAS_URL", "INTAKE_QUEUE_URL"):
         value = get(name)
         if value is not None:
             if not value.startswith(("http://", "https://")):
@@ -193,6 +198,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
     if token:
         values["canvas_token"] = Secret(token)
 
+    values["intake_rules"] = _intake_rules(get("INTAKE_RULES"), get("INTAKE_RULES_FILE"), problems)
+
     accounts = get("ACCOUNTS")
     if accounts:
         values["accounts"] = frozenset(a.strip() for a in accounts.split(",") if a.strip())
@@ -229,6 +236,9 @@ def from_env(env: Mapping[str, str]) -> Settings:
 
     settings = Settings(**values)
     problems.extend(_cross_checks(settings))
+    problems.extend(
+        _intake_checks(settings, rules_given=bool(get("INTAKE_RULES") or get("INTAKE_RULES_FILE")))
+    )
     if problems:
         raise ConfigError("\n".join(problems))
     return settings
@@ -256,6 +266,45 @@ def _cross_checks(s: Settings) -> list[str]:
     if s.journal_retention < 86400:
         problems.append(f"{PREFIX}JOURNAL_RETENTION must be at least 1d")
     return problems
+
+
+def _intake_checks(s: Settings, *, rules_given: bool) -> list[str]:
+    problems = []
+    if s.intake_queue_url and not rules_given:
+        problems.append(
+            f"{PREFIX}INTAKE_QUEUE_URL is set but no rules say what to submit: "
+            f"set {PREFIX}INTAKE_RULES or {PREFIX}INTAKE_RULES_FILE"
+        )
+    if rules_given and not s.intake_queue_url:
+        problems.append(
+            f"{PREFIX}INTAKE_RULES: set, but {PREFIX}INTAKE_QUEUE_URL (the drop folder's queue) is not"
+        )
+    if s.intake_queue_url and (not s.canvas_url or s.canvas_token is None):
+        problems.append(
+            f"{PREFIX}INTAKE_QUEUE_URL: the drop folder submits imports, so it needs "
+            f"{PREFIX}CANVAS_URL and {PREFIX}CANVAS_TOKEN (or _TOKEN_FILE)"
+        )
+    return problems
+
+
+def _intake_rules(text: str | None, path: str | None, problems: list[str]) -> tuple[IntakeRule, ...]:
+    """The drop folder's rules, as TOML in the variable or in a file (one of the two)."""
+    name = f"{PREFIX}INTAKE_RULES"
+    if text and path:
+        problems.append(f"{name} and {name}_FILE are both set: keep one")
+        return ()
+    if path:
+        name += "_FILE"
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{name}: cannot read {path!r}: {getattr(exc, 'strerror', None) or exc}")
+            return ()
+    if not text:
+        return ()
+    rules, found = load_rules(text)
+    problems.extend(f"{name}: {p}" for p in found)
+    return rules
 
 
 def _region_of(queue_url: str | None) -> str | None:

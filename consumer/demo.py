@@ -1,5 +1,6 @@
 """`sis-consumer demo`: the embedded default. A local SQS, a simulated Canvas producing a night of
-SIS imports, and the real daemon (`app.serve`, the same wiring as `run`) watching them.
+SIS imports, and the real daemon (`app.serve`, the same wiring as `run`) watching them. One of the
+night's files arrives through the drop folder (a local S3 bucket), and an empty one is refused.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from consumer.core.stuck import StuckThresholds, stuck_imports
 from consumer.errors import CanvasError
 from consumer.ports import Canvas, SubmissionStore, SystemClock
 from consumer.sandbox.knobs import Knobs, Outcome
+from consumer.sandbox.local_sqs import DropFolder
 from consumer.sandbox.stack import Sandbox
+from consumer.sandbox.waiting import wait_until
 from consumer.submit import ImportOptions, submit
 
 # Canvas takes minutes to hours; the demo runs a night in about a minute. Every import of the night
@@ -53,10 +56,20 @@ DEMO_DEFAULTS = {
 }
 SUBMITTED_ACCOUNT, UI_ACCOUNT = 1, 2
 CSV = b"user_id,login_id,first_name,last_name,email,status\nu1,jdoe,Jane,Doe,jdoe@example.edu,active\n"
+# The drop folder's rule: a nightly batch-mode sync of one term, safe because of its change_threshold.
+INTAKE_RULES = """
+[[rules]]
+prefix = "nightly/"
+[rules.options]
+batch_mode = true
+batch_mode_term_id = "sis_term_id:2026FA"
+change_threshold = 10
+"""
 
 
-async def night(sandbox: Sandbox, store_path: Path) -> None:
-    """The scripted night: our cron-style submissions on one account, the Canvas UI on another."""
+async def night(sandbox: Sandbox, store_path: Path, drop: DropFolder) -> None:
+    """The scripted night: our cron-style submissions on one account (one of them dropped into the
+    S3 bucket instead, and an empty file the daemon refuses), the Canvas UI on another."""
     canvas = sandbox.canvas
     ours: list[tuple[Outcome, dict[str, Any]]] = [
         ("imported", {}),
@@ -78,11 +91,28 @@ async def night(sandbox: Sandbox, store_path: Path) -> None:
             if i < len(theirs):
                 canvas.plan(UI_ACCOUNT, theirs[i])
                 await canvas.start_import(UI_ACCOUNT, CSV, f"ui-upload-{i}.csv")
+            if i == 1:
+                await _drop(sandbox, drop)
             await asyncio.sleep(2.5)
         while True:  # a quiet trickle afterwards, so the graphs keep moving
             await asyncio.sleep(15)
             canvas.plan(UI_ACCOUNT, "imported")
             await canvas.start_import(UI_ACCOUNT, CSV, "ui-upload-late.csv")
+
+
+async def _drop(sandbox: Sandbox, drop: DropFolder) -> None:
+    """Upload tonight's file to the drop folder and wait for the daemon to submit it (its fate is
+    planned, so it must be the next import of the account), then an empty file it must refuse."""
+    canvas = sandbox.canvas
+    before = len(canvas.imports)
+    canvas.plan(SUBMITTED_ACCOUNT, "imported")
+    s3 = sandbox.local_sqs.s3_client()
+    await asyncio.to_thread(s3.put_object, Bucket=drop.bucket, Key=f"{drop.prefix}users.csv", Body=CSV)
+    try:
+        await wait_until(lambda: len(canvas.imports) > before, timeout=30, what="the drop folder's import")
+    except TimeoutError:
+        print("demo: the daemon did not submit the drop folder's file within 30 s", file=sys.stderr)
+    await asyncio.to_thread(s3.put_object, Bucket=drop.bucket, Key=f"{drop.prefix}empty.csv", Body=b"")
 
 
 async def _submit_one(client: Canvas, store: SubmissionStore, i: int) -> None:
@@ -112,6 +142,13 @@ async def summary(store_path: Path, limits: StuckThresholds, every: float = 5.0)
                 lines.append(
                     f"  duration: median {p50:.1f}s, longest {durations[-1]:.1f}s ({len(durations)} finished)"
                 )
+            for (account, batch), submitted in sorted((await store.submissions()).items()):
+                if submitted.source is not None:
+                    state = next((r.state.value for r in records if r.key == (account, batch)), "?")
+                    lines.append(
+                        f"  drop folder: s3://{submitted.source.bucket}/{submitted.source.key} -> import "
+                        f"{batch}, {state}" + (f", tagged {submitted.reported}" if submitted.reported else "")
+                    )
             for (account, batch), reason in sorted(stuck.items()):
                 lines.append(f"  STUCK: import {batch} of account {account[:8]}…: {reason.value}")
             if not stuck:
@@ -126,24 +163,27 @@ async def run_demo(env: Mapping[str, str]) -> int:
             # botocore reads the endpoint and credentials from the environment: point it at moto.
             os.environ.update(sandbox.queues.env())
             store_path = Path(workdir) / "demo.db"
+            drop = await asyncio.to_thread(sandbox.local_sqs.create_drop_folder, "nightly/")
             settings = from_env(
                 {
                     **DEMO_DEFAULTS,
                     **env,
                     **sandbox.env(SUBMITTED_ACCOUNT),
+                    **drop.env(),
+                    "SIS_CONSUMER_INTAKE_RULES": INTAKE_RULES,
                     "SIS_CONSUMER_STORE": f"sqlite:///{store_path}",
                 }
             )
             print(
                 f"sis-consumer demo: a simulated Canvas at {sandbox.canvas.url}, a local SQS at "
-                f"{sandbox.queues.endpoint_url}.\n"
+                f"{sandbox.queues.endpoint_url}, a drop folder at s3://{drop.bucket}/{drop.prefix}.\n"
                 f"Metrics: http://{settings.metrics_addr}/metrics   (Ctrl-C stops everything)\n",
                 flush=True,
             )
             tasks: list[asyncio.Task[None]] = []
 
             def started(_port: int) -> None:
-                tasks.append(asyncio.create_task(night(sandbox, store_path)))
+                tasks.append(asyncio.create_task(night(sandbox, store_path, drop)))
                 tasks.append(asyncio.create_task(summary(store_path, settings.stuck_thresholds)))
 
             try:

@@ -19,14 +19,38 @@ class StoreUnavailable(ConsumerError):
     retryable = True
 
 
+class AlreadySubmitted(ConsumerError):
+    """This drop-folder object version was submitted before (by us, or by another replica)."""
+
+    def __init__(self, message: str, submission_id: int) -> None:
+        super().__init__(message)
+        self.submission_id = submission_id
+
+
 class QueueError(ConsumerError):
     """An SQS call failed."""
 
     retryable = True
 
 
+class ObjectStoreError(ConsumerError):
+    """An S3 call failed (throttled, unreachable, access denied): try again later."""
+
+    retryable = True
+
+
+class ObjectGone(ObjectStoreError):
+    """The object (or that version of it) is no longer in the bucket."""
+
+    retryable = False
+
+
 class CanvasError(ConsumerError):
     """A Canvas API call failed; the message is redacted, so it may be logged as is."""
+
+    nothing_sent: bool = False
+    """Canvas cannot have acted on the request (it never arrived, or was refused unread): a POST
+    may be sent again without risking a second import."""
 
     def __init__(self, message: str, status: int | None = None, request_id: str | None = None) -> None:
         super().__init__(redact_text(message))
@@ -57,5 +81,13 @@ class CanvasUnavailable(CanvasError):
     retryable = True
 
 
+class CanvasUnreachable(CanvasUnavailable):
+    """No connection could be made (refused, DNS): the request never left."""
+
+    nothing_sent = True
+
+
 class CanvasThrottled(CanvasUnavailable):
     """403 "Rate Limit Exceeded" or 429: refused before anything ran, so always safe to retry."""
+
+    nothing_sent = True

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from consumer.ack import Message
 from consumer.core.outbox import Claimed
 from consumer.core.states import State
-from consumer.core.submission import Submission, SubmissionStatus
+from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import Applied, ImportRecord, Observation
 
 
@@ -78,7 +78,13 @@ class SubmissionStore(Protocol):
     """What `submit` wrote down before and after each POST, and the accounts it learned."""
 
     async def record_submission(self, submission: Submission) -> int:
-        """Write down what we are about to POST; returns the submission's id."""
+        """Write down what we are about to POST; returns the submission's id.
+
+        The submission of a drop-folder object (`submission.source`) is also the claim on that
+        object version, a conditional write: when the version was recorded before (a notification
+        delivered twice, or to two replicas), nothing is written and `AlreadySubmitted` names the
+        first submission.
+        """
         ...
 
     async def answer_submission(
@@ -109,6 +115,23 @@ class SubmissionStore(Protocol):
     async def cache_account(
         self, canvas_url: str, account_ref: str, account: str, account_id: str
     ) -> None: ...
+
+
+class IntakeStore(Protocol):
+    """The drop folder's submissions after their POST: a claim given back, an outcome reported."""
+
+    async def release_object(self, source: SourceObject) -> None:
+        """Give back the claim on this object version (its POST never reached Canvas), so that the
+        next notification of it submits it; the submission that held it is reported `retried`."""
+        ...
+
+    async def unreported(self, limit: int = 50) -> list[Submission]:
+        """Drop-folder submissions whose outcome is not yet written back onto their object."""
+        ...
+
+    async def mark_reported(self, submission_id: int, status: str) -> None:
+        """The outcome `status` was written onto the submission's object: stop following it."""
+        ...
 
 
 class ResultStore(Protocol):
@@ -211,7 +234,7 @@ class Export:
     results: list[SavedResult]
 
 
-class Store(ImportStore, SubmissionStore, ResultStore, OutboxStore, Protocol):
+class Store(ImportStore, SubmissionStore, IntakeStore, ResultStore, OutboxStore, Protocol):
     """Every role at once: what one store URL opens."""
 
 
@@ -231,6 +254,32 @@ class Queue(Protocol):
     async def change_visibility(self, delays: Sequence[tuple[Message, int]]) -> list[Message]: ...
 
     async def dead_letter(self, messages: Sequence[tuple[Message, str]]) -> list[Message]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedObject:
+    """An S3 object version as `GetObject` gave it."""
+
+    size: int
+    etag: str
+    version_id: str | None
+    content: bytes | None
+    """None when it was larger than the caller's limit: the body was not read."""
+
+
+class ObjectStorage(Protocol):
+    """The drop folder's bucket. Failures raise `ObjectStoreError`; `ObjectGone` when the object
+    (or that version) was deleted."""
+
+    async def fetch(self, bucket: str, key: str, version_id: str | None, max_bytes: int) -> FetchedObject:
+        """The object's bytes, unless it is larger than `max_bytes`."""
+        ...
+
+    async def tags(self, source: SourceObject) -> dict[str, str]: ...
+
+    async def put_tags(self, source: SourceObject, tags: Mapping[str, str]) -> None:
+        """Replace the tags of that object version with `tags`."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,52 +10,20 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from consumer.core.sis_import import api_observation
 from consumer.core.states import State, is_finished
-from consumer.core.submission import Submission, SubmissionStatus
+from consumer.core.submission import ImportOptions as ImportOptions  # the library's API since 0.1
+from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.errors import CanvasError
 from consumer.ports import Canvas, Clock, ImportStore, SubmissionStore
 
 EXTENSIONS = {".zip": ("zip", "application/zip"), ".csv": ("csv", "text/csv"), ".xml": ("xml", "text/xml")}
-
-
-@dataclass(frozen=True, slots=True)
-class ImportOptions:
-    """Every create parameter of the SIS Imports API (CANVAS.md §5), named as Canvas names them."""
-
-    import_type: str | None = None
-    extension: str | None = None
-    batch_mode: bool = False
-    batch_mode_term_id: str | None = None
-    multi_term_batch_mode: bool = False
-    batch_mode_enrollment_drop_status: str | None = None
-    skip_deletes: bool = False
-    override_sis_stickiness: bool = False
-    add_sis_stickiness: bool = False
-    clear_sis_stickiness: bool = False
-    update_sis_id_if_login_claimed: bool = False
-    diffing_data_set_identifier: str | None = None
-    diffing_remaster_data_set: bool = False
-    diffing_drop_status: str | None = None
-    diffing_user_remove_status: str | None = None
-    change_threshold: int | None = None
-    diff_row_count_threshold: int | None = None
-
-    def params(self) -> dict[str, str]:
-        """The form parameters to send: only what was set."""
-        out: dict[str, str] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is True:
-                out[f.name] = "true"
-            elif value is not None and value is not False:  # 0 is a value: `0 in (None, False)` is True
-                out[f.name] = str(value)
-        return out
+CONTENT_TYPES = dict(EXTENSIONS.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +67,33 @@ async def submit(
     raw: bool = False,
 ) -> Submitted:
     """POST `path` as an SIS import, recording the submission before and the answer after."""
-    extension, content_type = EXTENSIONS.get(path.suffix.lower(), ("zip", "application/zip"))
+    extension, _ = EXTENSIONS.get(path.suffix.lower(), ("zip", "application/zip"))
     if options.extension is None:
         options = replace(options, extension=extension)
-    content, sha256 = file_facts(path)
+    content, _ = file_facts(path)
+    return await submit_content(
+        content, path.name, options, canvas=canvas, store=store, clock=clock, account_ref=account_ref, raw=raw
+    )
+
+
+async def submit_content(
+    content: bytes,
+    file_name: str,
+    options: ImportOptions,
+    *,
+    canvas: Canvas,
+    store: SubmissionStore,
+    clock: Clock,
+    account_ref: str = "self",
+    raw: bool = False,
+    source: SourceObject | None = None,
+) -> Submitted:
+    """POST `content` as an SIS import, recording the submission before and the answer after.
+
+    With `source` (a drop-folder object), the record is also the claim on that object version:
+    `AlreadySubmitted` when it was submitted before, and nothing is POSTed.
+    """
+    content_type = CONTENT_TYPES.get(options.extension or "", "application/zip")
     account, account_id = await resolve_account(canvas, store, account_ref)
     submission_id = await store.record_submission(
         Submission(
@@ -110,18 +101,19 @@ async def submit(
             account_ref=account_ref,
             account=account,
             account_id=account_id,
-            file_name=path.name,
+            file_name=file_name,
             size=len(content),
-            sha256=sha256,
+            sha256=hashlib.sha256(content).hexdigest(),
             options=MappingProxyType(options.params()),
             submitted_at=clock.now(),
+            source=source,
         )
     )
     try:
         response = await canvas.create_sis_import(
             account_id,
             content,
-            filename=path.name,
+            filename=file_name,
             params=options.params(),
             raw=raw,
             content_type=content_type,

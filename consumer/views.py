@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from consumer.core.states import State
-from consumer.core.submission import Submission
+from consumer.core.submission import SourceObject, Submission
 from consumer.core.tracker import ImportRecord
 from consumer.observability.logging import redact_text
 
@@ -37,6 +37,18 @@ def submission_view(submission: Submission | None) -> dict[str, Any] | None:
         "http_status": submission.http_status,
         "error": submission.error,
         "request_id": submission.request_id,
+        "source": None if submission.source is None else source_view(submission.source, submission.reported),
+    }
+
+
+def source_view(source: SourceObject, reported: str | None) -> dict[str, Any]:
+    """The drop-folder object a submission was read from, and what was written back onto it."""
+    return {
+        "bucket": source.bucket,
+        "key": source.key,
+        "version_id": source.version_id,
+        "etag": source.etag,
+        "reported": reported,
     }
 
 

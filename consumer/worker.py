@@ -4,6 +4,10 @@ Shutdown is two-phase (DESIGN.md): when `stop` is set, no poller starts a new re
 poll already in flight is allowed to finish and whatever it returns is handled and acked — an
 abandoned long poll can still be handed messages that would then stay hidden for the visibility
 timeout. Settling a batch is shielded from cancellation.
+
+One loop serves every queue the daemon reads: the Live Events queue, and the drop folder's intake
+queue when there is one, each with its own `Handler`. Only the Live Events loop is given the
+`Health` the probes read: its polls are what `/livez` and the last-poll gauge vouch for.
 """
 
 from __future__ import annotations
@@ -15,10 +19,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from consumer.ack import Ack, DeadLetter, Message, Outcome, Retry, retry_delay
+from consumer.ack import Ack, DeadLetter, Handler, Message, Outcome, Retry, retry_delay
 from consumer.core.backoff import backoff_seconds
 from consumer.errors import QueueError, StoreUnavailable
-from consumer.handler import MessageHandler
 from consumer.observability.http import Health
 from consumer.observability.metrics import Metrics
 from consumer.pause import pause
@@ -33,16 +36,18 @@ class PollSettings:
     wait_seconds: int = 20
     visibility_timeout: int = 60
     max_messages: int = 10
+    queue: str = "live_events"
+    """Names the queue in log lines."""
 
 
 class Worker:
     def __init__(
         self,
         queue: Queue,
-        handler: MessageHandler,
+        handler: Handler,
         settings: PollSettings,
         metrics: Metrics,
-        health: Health,
+        health: Health | None,
         durable: Callable[[], Awaitable[None]] = lambda: _nothing(),
     ) -> None:
         self._queue = queue
@@ -78,15 +83,23 @@ class Worker:
             except Exception as exc:  # the loop never dies: back off and try again
                 failures += 1
                 delay = backoff_seconds(failures, base=0.5, cap=30.0)
-                self._health.polled()
-                self._health.sqs_result(str(exc) if isinstance(exc, QueueError) else repr(exc))
-                log.warning("poll.failed", poller=n, error=str(exc), retry_in_seconds=round(delay, 2))
+                if self._health is not None:
+                    self._health.polled()
+                    self._health.sqs_result(str(exc) if isinstance(exc, QueueError) else repr(exc))
+                log.warning(
+                    "poll.failed",
+                    queue=self._settings.queue,
+                    poller=n,
+                    error=str(exc),
+                    retry_in_seconds=round(delay, 2),
+                )
                 await pause(stop, delay)
                 continue
             failures = 0
-            self._health.polled()
-            self._health.sqs_result(None)
-            self._metrics.last_poll.set_to_current_time()
+            if self._health is not None:
+                self._health.polled()
+                self._health.sqs_result(None)
+                self._metrics.last_poll.set_to_current_time()
             if messages:
                 batch = asyncio.create_task(self._process(messages))
                 self._batches.add(batch)

@@ -27,6 +27,7 @@ from consumer.errors import (
     CanvasThrottled,
     CanvasUnauthorized,
     CanvasUnavailable,
+    CanvasUnreachable,
 )
 from consumer.ports import CanvasResponse
 
@@ -147,6 +148,9 @@ class CanvasClient:
                 cost = _float(resp.headers.get("X-Request-Cost"))
                 request_id = resp.headers.get("X-Request-Context-Id")
                 next_link = resp.links["next"].get("url") if "next" in resp.links else None
+        except aiohttp.ClientConnectorError as exc:  # before a byte was sent: nothing can have run
+            self._report(endpoint, "error", None, None)
+            raise CanvasUnreachable(f"{method} {endpoint}: cannot connect: {exc}") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._report(endpoint, "error", None, None)
             raise CanvasUnavailable(f"{method} {endpoint}: {type(exc).__name__}: {exc}") from exc

@@ -2,8 +2,8 @@
 
 Every write is conditioned on the item being absent, so a second run changes nothing. Imports
 arrive as their records (their effects were counted where they happened), submissions keep their
-ids (the id counter moves past them), results keep when they were fetched. The journal stays in
-the SQLite file.
+ids (the id counter moves past them), results keep when they were fetched, a drop-folder
+object's submission keeps its claim on the object version. The journal stays in the SQLite file.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ async def restore(db: Dynamo, export: Export) -> Counter[str]:
         assert submission.id is not None
         copied = await _put_new(db, submission_item(submission, submission.id))
         counts["submissions" if copied else "submissions already there"] += 1
+        if copied and submission.source is not None and submission.reported != "retried":
+            claim, due = w.claim_object(submission.source, submission.id)
+            await _put_new(db, claim["Put"]["Item"])
+            if submission.reported is None:
+                await _put_new(db, due["Put"]["Item"])
     if export.submissions:
         await _counter_past(db, max(x.id or 0 for x in export.submissions))
     for result in export.results:

@@ -8,6 +8,8 @@ One table holds everything, told apart by the partition key's prefix:
 | its journal | same | `JOURNAL#<recorded_at>#<random>` (expires with `expires_at`) |
 | its result | same | `RESULT` |
 | a submission | `SUBMISSION#<id>` | `SUBMISSION` |
+| a drop-folder object version's claim | `OBJECT#["<bucket>", "<key>", "<version>"]` | `OBJECT` |
+| a drop-folder submission not yet reported | `INTAKE` | `<submission id, 12 digits>` |
 | the submission id counter | `COUNTER` | `SUBMISSION` |
 | a request's join point | `REQUEST#<X-Request-Context-Id>` | `REQUEST` (expires) |
 | an account learned by `submit` | `ACCOUNTREF#<canvas url>#<ref>` | `ACCOUNTREF` |
@@ -33,7 +35,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from consumer.core.states import AT_REST, State
-from consumer.core.submission import Submission, SubmissionStatus
+from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import ImportRecord, Origin
 
 Item = dict[str, Any]
@@ -191,6 +193,12 @@ def submission_item(submission: Submission, submission_id: int) -> Item:
         item["http_status"] = n(submission.http_status)
     if submission.sis_batch_id is not None:
         item["sis_batch_id"] = n(submission.sis_batch_id)
+    _optional(item, "reported", submission.reported)
+    source = submission.source
+    if source is not None:
+        fields = {"bucket": source.bucket, "key": source.key, "etag": source.etag}
+        fields |= {k: v for k, v in (("version_id", source.version_id), ("sequencer", source.sequencer)) if v}
+        item["source"] = {"M": {k: s(v) for k, v in fields.items()}}
     return item
 
 
@@ -214,4 +222,13 @@ def submission_from_item(item: Mapping[str, Any]) -> Submission:
         sis_batch_id=int(item["sis_batch_id"]["N"]) if "sis_batch_id" in item else None,
         request_id=_text(item, "request_id"),
         answered_at=_time(item, "answered_at"),
+        source=_source(item),
+        reported=_text(item, "reported"),
     )
+
+
+def _source(item: Mapping[str, Any]) -> SourceObject | None:
+    if "source" not in item:
+        return None
+    fields = {k: str(v["S"]) for k, v in item["source"]["M"].items()}
+    return SourceObject(**fields)

@@ -6,6 +6,7 @@ without `TableName`; `Dynamo.write` sends one alone or several in one transactio
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import datetime
@@ -24,6 +25,7 @@ from consumer.adapters.dynamodb_schema import (
     ts,
 )
 from consumer.core.outbox import encode_effects
+from consumer.core.submission import SourceObject
 from consumer.core.tracker import Applied, ImportRecord, Observation, Succeeded
 from consumer.ports import LeaseState, LeaseToken
 
@@ -36,6 +38,7 @@ CARRIED: Final = ("outbox", "unclaimed", "result_due", "result_look", "result_fe
 ACCOUNTS: Final = s("ACCOUNTS")
 LAST_EVENT: Final = {"pk": s("META"), "sk": s("LAST_EVENT")}
 COUNTER: Final = {"pk": s("COUNTER"), "sk": s("SUBMISSION")}
+INTAKE: Final = s("INTAKE")
 
 
 def version(item: Item | None) -> int:
@@ -186,6 +189,42 @@ def holds(lease: LeaseToken) -> Write:
             "ExpressionAttributeValues": {":o": s(lease.state.owner), ":f": n(lease.state.fence)},
         }
     }
+
+
+def object_key(source: SourceObject) -> Item:
+    # JSON keeps the three parts apart whatever characters an S3 key holds.
+    parts = json.dumps([source.bucket, source.key, source.version], ensure_ascii=False)
+    return {"pk": s(f"OBJECT#{parts}"), "sk": s("OBJECT")}
+
+
+def unreported_key(submission_id: int) -> Item:
+    return {"pk": INTAKE, "sk": s(f"{submission_id:012d}")}
+
+
+def claim_object(source: SourceObject, submission_id: int) -> list[Write]:
+    """The claim on an object version (only if nobody holds it) and its place among the
+    submissions to report: written in the transaction that records the submission."""
+    claim = {**object_key(source), "kind": s("object"), "submission_id": n(submission_id)}
+    due = {**unreported_key(submission_id), "submission_id": n(submission_id)}
+    return [
+        {"Put": {"Item": claim, "ConditionExpression": "attribute_not_exists(pk)"}},
+        {"Put": {"Item": due}},
+    ]
+
+
+def reported(submission_id: int, status: str) -> list[Write]:
+    """Write the report onto the submission and take it off the list to report."""
+    return [
+        {
+            "Update": {
+                "Key": submission_key(submission_id),
+                "UpdateExpression": "SET reported = :r",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeValues": {":r": s(status)},
+            }
+        },
+        {"Delete": {"Key": unreported_key(submission_id)}},
+    ]
 
 
 def account_ref_key(canvas_url: str, account_ref: str) -> Item:

@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from consumer.core.states import AT_REST, State
-from consumer.core.submission import Submission, SubmissionStatus
+from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import ImportRecord, Origin
 from consumer.errors import StoreUnavailable
 
@@ -116,6 +116,18 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         SELECT 'last_event', MAX(recorded_at) FROM journal
         WHERE source = 'event' HAVING MAX(recorded_at) IS NOT NULL;
     """,
+    """
+    ALTER TABLE submissions ADD COLUMN source TEXT;
+    ALTER TABLE submissions ADD COLUMN reported TEXT;
+    CREATE INDEX submissions_unreported ON submissions (id) WHERE source IS NOT NULL AND reported IS NULL;
+    CREATE TABLE object_claims (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        version TEXT NOT NULL,
+        submission_id INTEGER NOT NULL,
+        PRIMARY KEY (bucket, key, version)
+    );
+    """,
 )
 
 COLUMNS: Final = (
@@ -198,6 +210,22 @@ def submission_from_row(row: sqlite3.Row) -> Submission:
         sis_batch_id=row["sis_batch_id"],
         request_id=row["request_id"],
         answered_at=dt(row["answered_at"]),
+        source=None if row["source"] is None else SourceObject(**json.loads(row["source"])),
+        reported=row["reported"],
+    )
+
+
+def source_json(source: SourceObject | None) -> str | None:
+    if source is None:
+        return None
+    return json.dumps(
+        {
+            "bucket": source.bucket,
+            "key": source.key,
+            "etag": source.etag,
+            "version_id": source.version_id,
+            "sequencer": source.sequencer,
+        }
     )
 
 

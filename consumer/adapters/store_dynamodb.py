@@ -42,9 +42,9 @@ from consumer.adapters.dynamodb_schema import (
 from consumer.core.correlate import creator, join_answer, join_event, wants_submission
 from consumer.core.outbox import Claimed, decode_effects
 from consumer.core.states import State
-from consumer.core.submission import Submission, SubmissionStatus
+from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import Applied, ImportRecord, Observation, Origin, apply
-from consumer.errors import StoreUnavailable
+from consumer.errors import AlreadySubmitted, StoreUnavailable
 from consumer.ports import LeaseToken
 
 ATTEMPTS: Final = 8
@@ -225,8 +225,55 @@ class DynamoStore:
         )
         submission_id = int(response["Attributes"]["n"]["N"])
         item = submission_item(submission, submission_id)
-        await self.db.write([{"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}])
+        put = {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+        source = submission.source
+        if source is None:
+            await self.db.write([put])
+            return submission_id
+        try:  # the claim on the object version, the submission and its place to report: together
+            await self.db.write([*w.claim_object(source, submission_id), put])
+        except Conflict as conflict:
+            if 0 not in conflict.failed:
+                raise StoreUnavailable(f"dynamodb: submission {submission_id} exists already") from None
+            claim = await self.db.get(w.object_key(source))
+            first = submission_id if claim is None else int(claim["submission_id"]["N"])
+            raise AlreadySubmitted(f"{source.key} ({source.version}) was submitted", first) from None
         return submission_id
+
+    async def release_object(self, source: SourceObject) -> None:
+        claim = await self.db.get(w.object_key(source))
+        if claim is None:
+            return
+        submission_id = claim["submission_id"]
+        give_back = {
+            "Delete": {
+                "Key": w.object_key(source),
+                "ConditionExpression": "submission_id = :id",
+                "ExpressionAttributeValues": {":id": submission_id},
+            }
+        }
+        with contextlib.suppress(Conflict):  # given back already
+            await self.db.write([give_back, *w.reported(int(submission_id["N"]), "retried")])
+
+    async def unreported(self, limit: int = 50) -> list[Submission]:
+        query = self.db.pages(
+            "Query",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": w.INTAKE},
+            ConsistentRead=True,
+            Limit=limit,
+        )
+        keys = []
+        async for item in query:
+            keys.append(submission_key(int(item["submission_id"]["N"])))
+            if len(keys) >= limit:
+                break
+        found = await self.db.get_many(keys) if keys else []
+        return [x for x in (submission_from_item(i) for i in found if i is not None) if x.reported is None]
+
+    async def mark_reported(self, submission_id: int, status: str) -> None:
+        with contextlib.suppress(Conflict):  # a submission that is not there has nothing to report
+            await self.db.write(w.reported(submission_id, status))
 
     async def answer_submission(
         self,

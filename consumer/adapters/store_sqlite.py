@@ -30,6 +30,7 @@ from consumer.adapters.sqlite_schema import (
     COLUMNS,
     connect,
     from_row,
+    source_json,
     submission_from_row,
     to_row,
     transaction,
@@ -39,7 +40,7 @@ from consumer.adapters.sqlite_upkeep import checkpoint, fsync, maintain, prune_p
 from consumer.core.correlate import creator, join_answer, join_event, wants_submission
 from consumer.core.outbox import Claimed, decode_effects, encode_effects
 from consumer.core.states import SUCCEEDED, State
-from consumer.core.submission import Submission, SubmissionStatus
+from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import (
     Applied,
     Effect,
@@ -47,7 +48,7 @@ from consumer.core.tracker import (
     Observation,
     apply,
 )
-from consumer.errors import StoreUnavailable
+from consumer.errors import AlreadySubmitted, StoreUnavailable
 from consumer.ports import Export, LeaseToken, SavedResult
 
 T = TypeVar("T")
@@ -120,6 +121,15 @@ def _submitted_at(conn: sqlite3.Connection, submission_id: int) -> datetime:
     return datetime.fromisoformat(row["submitted_at"])
 
 
+def _claim(conn: sqlite3.Connection, source: SourceObject) -> int | None:
+    """The submission holding the claim on this object version, if any."""
+    row = conn.execute(
+        "SELECT submission_id FROM object_claims WHERE bucket = ? AND key = ? AND version = ?",
+        (source.bucket, source.key, source.version),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
 def describe_effects(effects: Sequence[Effect]) -> str:
     return ",".join(type(e).__name__ for e in effects)
 
@@ -160,29 +170,77 @@ class SqliteStore:
         return await self._call(lambda: _read(self._conn, account, sis_batch_id))
 
     async def record_submission(self, submission: Submission) -> int:
-        """Write down what we are about to POST; returns the submission's id."""
+        """Write down what we are about to POST; returns the submission's id. A drop-folder
+        object's submission claims its version in the same transaction, or raises
+        `AlreadySubmitted`."""
 
         def insert() -> int:
-            cursor = self._conn.execute(
-                "INSERT INTO submissions (canvas_url, account_ref, account, account_id, file_name, size,"
-                " sha256, options, submitted_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    submission.canvas_url,
-                    submission.account_ref,
-                    submission.account,
-                    submission.account_id,
-                    submission.file_name,
-                    submission.size,
-                    submission.sha256,
-                    json.dumps(dict(submission.options), sort_keys=True),
-                    ts(submission.submitted_at),
-                    submission.status.value,
-                ),
-            )
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
+            conn = self._conn
+            source = submission.source
+            with transaction(conn):
+                if source is not None:
+                    claimed = _claim(conn, source)
+                    if claimed is not None:
+                        raise AlreadySubmitted(f"{source.key} ({source.version}) was submitted", claimed)
+                cursor = conn.execute(
+                    "INSERT INTO submissions (canvas_url, account_ref, account, account_id, file_name,"
+                    " size, sha256, options, submitted_at, status, source)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        submission.canvas_url,
+                        submission.account_ref,
+                        submission.account,
+                        submission.account_id,
+                        submission.file_name,
+                        submission.size,
+                        submission.sha256,
+                        json.dumps(dict(submission.options), sort_keys=True),
+                        ts(submission.submitted_at),
+                        submission.status.value,
+                        source_json(source),
+                    ),
+                )
+                submission_id = cursor.lastrowid
+                assert submission_id is not None
+                if source is not None:
+                    conn.execute(
+                        "INSERT INTO object_claims (bucket, key, version, submission_id) VALUES (?, ?, ?, ?)",
+                        (source.bucket, source.key, source.version, submission_id),
+                    )
+            return submission_id
 
         return await self._call(insert)
+
+    async def release_object(self, source: SourceObject) -> None:
+        def release() -> None:
+            conn = self._conn
+            with transaction(conn):
+                claimed = _claim(conn, source)
+                if claimed is None:
+                    return
+                conn.execute(
+                    "DELETE FROM object_claims WHERE bucket = ? AND key = ? AND version = ?",
+                    (source.bucket, source.key, source.version),
+                )
+                conn.execute("UPDATE submissions SET reported = 'retried' WHERE id = ?", (claimed,))
+
+        await self._call(release)
+
+    async def unreported(self, limit: int = 50) -> list[Submission]:
+        rows = await self._call(
+            lambda: self._conn.execute(
+                "SELECT * FROM submissions WHERE source IS NOT NULL AND reported IS NULL ORDER BY id LIMIT ?",
+                (limit,),
+            ).fetchall()
+        )
+        return [submission_from_row(r) for r in rows]
+
+    async def mark_reported(self, submission_id: int, status: str) -> None:
+        await self._call(
+            lambda: self._conn.execute(
+                "UPDATE submissions SET reported = ? WHERE id = ?", (status, submission_id)
+            )
+        )
 
     async def answer_submission(
         self,

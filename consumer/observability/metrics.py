@@ -11,6 +11,7 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from consumer import __version__
+from consumer.core.intake import IntakeResult
 from consumer.core.reconcile import ReconcileResult
 from consumer.core.states import FINISHED
 from consumer.core.stuck import StuckReason
@@ -150,6 +151,18 @@ class Metrics:
             ["operation", "result"],
             registry=r,
         )
+        self.intake = Counter(
+            "sis_consumer_intake",
+            "Objects of the S3 drop folder (and notifications that were none), by what became of them.",
+            ["result"],
+            registry=r,
+        )
+        self.s3_requests = Counter(
+            "sis_consumer_s3_requests",
+            "S3 API calls of the drop folder by operation and result (ok, or the error code).",
+            ["operation", "result"],
+            registry=r,
+        )
         self.leader = Gauge(
             "sis_consumer_leader",
             "1 while this replica holds the reconciler lease (talks to Canvas, counts others' effects).",
@@ -175,6 +188,10 @@ class Metrics:
             self.reconciliations.labels(reconcile_result.value)
         for account in accounts:
             self.prime_account(account)
+
+    def prime_intake(self) -> None:
+        for result in IntakeResult:
+            self.intake.labels(result.value)
 
     def prime_account(self, account: str) -> None:
         for state in FINISHED:
@@ -205,6 +222,9 @@ class Metrics:
 
     def record_store_request(self, operation: str, result: str) -> None:
         self.store_requests.labels(operation, result).inc()
+
+    def record_s3_request(self, operation: str, result: str) -> None:
+        self.s3_requests.labels(operation, result).inc()
 
     def record_canvas_response(
         self, endpoint: str, status: str, remaining: float | None, cost: float | None

@@ -1,4 +1,8 @@
-"""A local SQS endpoint: moto's HTTP server on a free loopback port, with a Live Events queue and DLQ."""
+"""A local SQS endpoint: moto's HTTP server on a free loopback port, with a Live Events queue and DLQ.
+
+The same server keeps S3 buckets and delivers their event notifications to its queues, as S3 does:
+`create_drop_folder` makes the daemon's drop folder (a bucket, an intake queue, the notification).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
 REGION = "us-east-1"
@@ -44,6 +49,20 @@ class Queues:
             "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class DropFolder:
+    """A versioned bucket whose uploads under `prefix` are notified to `queue_url`."""
+
+    bucket: str
+    prefix: str
+    queue_url: str
+    dlq_url: str
+
+    def env(self) -> dict[str, str]:
+        """What `sis-consumer run` needs besides its rules (`SIS_CONSUMER_INTAKE_RULES`)."""
+        return {"SIS_CONSUMER_INTAKE_QUEUE_URL": self.queue_url}
 
 
 class LocalSqs:
@@ -78,10 +97,47 @@ class LocalSqs:
             aws_secret_access_key=FAKE_CREDENTIALS["aws_secret_access_key"],
         )
 
+    def s3_client(self) -> S3Client:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=FAKE_CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=FAKE_CREDENTIALS["aws_secret_access_key"],
+        )
+
     def create_queues(self, name: str | None = None, max_receive_count: int = 3) -> Queues:
         """A standard queue named as Canvas requires (`canvas-live-events...`), its DLQ behind a redrive."""
         self._count += 1
         name = name or f"canvas-live-events-sandbox-{self._count}"
+        queue_url, dlq_url = self._queue_pair(name, max_receive_count)
+        return Queues(endpoint_url=self.endpoint_url, queue_url=queue_url, dlq_url=dlq_url)
+
+    def create_drop_folder(self, prefix: str = "nightly/", max_receive_count: int = 3) -> DropFolder:
+        """A versioned bucket notifying its uploads under `prefix` to a fresh intake queue
+        (with a DLQ). Like S3, configuring the notification sends an `s3:TestEvent` first."""
+        self._count += 1
+        bucket = f"sis-drop-sandbox-{self._count}"
+        queue_url, dlq_url = self._queue_pair(f"sis-intake-sandbox-{self._count}", max_receive_count)
+        arn = self.client().get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        s3 = self.s3_client()
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": arn["Attributes"]["QueueArn"],
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+                    }
+                ]
+            },
+        )
+        return DropFolder(bucket=bucket, prefix=prefix, queue_url=queue_url, dlq_url=dlq_url)
+
+    def _queue_pair(self, name: str, max_receive_count: int) -> tuple[str, str]:
         sqs = self.client()
         dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
@@ -89,4 +145,4 @@ class LocalSqs:
         ]
         redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)})
         queue_url = sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": redrive})["QueueUrl"]
-        return Queues(endpoint_url=self.endpoint_url, queue_url=queue_url, dlq_url=dlq_url)
+        return queue_url, dlq_url

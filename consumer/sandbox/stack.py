@@ -39,12 +39,20 @@ class Sandbox:
         self._stack = contextlib.AsyncExitStack()
         self._queues: Queues | None = None
         self._canvas: SimulatedCanvas | None = None
+        self._sqs: LocalSqs | None = sqs
 
     @property
     def queues(self) -> Queues:
         if self._queues is None:
             raise RuntimeError("use `async with` first")
         return self._queues
+
+    @property
+    def local_sqs(self) -> LocalSqs:
+        """The moto server behind the queues (it keeps S3 buckets too: `create_drop_folder`)."""
+        if self._sqs is None:
+            raise RuntimeError("use `async with` first")
+        return self._sqs
 
     @property
     def canvas(self) -> SimulatedCanvas:
@@ -56,7 +64,7 @@ class Sandbox:
         try:
             sqs = self._given_sqs
             if sqs is None:
-                sqs = LocalSqs()
+                sqs = self._sqs = LocalSqs()
                 # moto's server starts a thread and blocks briefly: keep the loop free.
                 await asyncio.to_thread(sqs.__enter__)
                 self._stack.push(sqs.__exit__)

@@ -71,13 +71,14 @@ class Rig:
         visibility_timeout: int = 30,
         wait_seconds: int = 1,
         durable: Callable[[], Awaitable[None]] | None = None,
+        watched: bool = True,
     ) -> asyncio.Task[None]:
         worker = Worker(
             queue or self.queue,
             handler or self.handler(),
             PollSettings(pollers=2, wait_seconds=wait_seconds, visibility_timeout=visibility_timeout),
             self.metrics,
-            self.health,
+            self.health if watched else None,
             durable=durable or self.store.flush,
         )
         task = asyncio.create_task(worker.run(self.stop))
@@ -167,6 +168,21 @@ async def test_valid_sis_event_is_applied_and_deleted(rig: Rig) -> None:
     assert (record.sis_batch_id, record.state) == (7, State.IMPORTING)
     assert await rig.counts() == (0, 0)
     assert rig.sample("sis_consumer_events_total", kind="sis_batch_updated", result="applied") == 1
+
+
+async def test_a_loop_without_health_handles_messages_but_vouches_for_nothing(rig: Rig) -> None:
+    """The drop folder's loop: its polls must not keep /livez or the last-poll gauge (which page
+    when the Live Events loop stalls) looking alive."""
+    rig.health.last_poll -= 1000
+    task = rig.start(watched=False)
+    await rig.send(sis_event(batch=8, state="importing"))
+
+    await rig.wait_for(lambda: rig.messages("deleted") == 1, "the message to be deleted")
+    await finish(rig, task)
+
+    assert rig.health.stalled_for() is not None
+    assert not rig.health.sqs_ok
+    assert rig.registry.get_sample_value("sis_consumer_last_poll_timestamp_seconds") == 0
 
 
 async def test_malformed_body_goes_to_the_dlq_and_is_deleted(rig: Rig) -> None:

@@ -33,6 +33,7 @@ def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
 
 
 def test_demo_shows_finished_imports_within_a_minute_and_stops_cleanly(tmp_path: Path) -> None:
+    """Ours, the Canvas UI's, and one that arrived through the drop folder, tagged with its outcome."""
     port = free_port()
     env = {**os.environ, "SIS_CONSUMER_METRICS_ADDR": f"127.0.0.1:{port}"}
     log = (tmp_path / "demo.log").open("wb")
@@ -52,6 +53,12 @@ def test_demo_shows_finished_imports_within_a_minute_and_stops_cleanly(tmp_path:
             return len(states) >= 2 and durations > 0
 
         wait_until(two_states_and_durations, timeout=60, interval=1, what="two finished states and durations")
+
+        def dropped_file_imported_and_tagged() -> bool:
+            text = (tmp_path / "demo.log").read_text()
+            return "/nightly/users.csv -> import" in text and "imported, tagged imported" in text
+
+        wait_until(dropped_file_imported_and_tagged, timeout=60, interval=1, what="the drop folder's import")
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=30) == 0
     finally:
@@ -63,3 +70,4 @@ def test_demo_shows_finished_imports_within_a_minute_and_stops_cleanly(tmp_path:
     assert f"http://127.0.0.1:{port}/metrics" in output
     assert "Traceback" not in output
     assert "daemon.stopped" in output
+    assert "intake.refused" in output  # the empty file dropped after it

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from consumer.adapters.store_dynamodb import open_dynamodb
 from consumer.adapters.store_sqlite import open_sqlite
 from consumer.core.states import State
 from consumer.core.submission import SubmissionStatus
+from consumer.errors import AlreadySubmitted
+from consumer.sandbox.local_sqs import REGION
 from tests.support.cli import clean_env, run_cli
-from tests.support.dynamodb import LocalDynamoDB, dynamodb_env, new_table_name
-from tests.support.records import KEEP_JOURNAL, NOW, obs, submission
+from tests.support.dynamodb import LocalDynamoDB, dynamodb_env, environment, new_table_name
+from tests.support.records import KEEP_JOURNAL, NOW, dropped, obs, submission
 
 
 @pytest.fixture
@@ -54,15 +58,16 @@ def test_run_refuses_a_missing_table_in_one_line_naming_store_init(
 
 
 def test_store_copy_carries_a_sqlite_store_over_and_twice_changes_nothing(
-    env: dict[str, str], tmp_path: Path
+    env: dict[str, str], tmp_path: Path, local_dynamodb: LocalDynamoDB
 ) -> None:
+    """Drop-folder submissions included: their object versions stay claimed, their reports due."""
     db = tmp_path / "state.db"
 
     async def fill() -> None:
         async with open_sqlite(db, retention_seconds=KEEP_JOURNAL) as store:
             await store.apply(obs(State.IMPORTED, 5, batch=1), NOW)
             await store.apply(obs(State.IMPORTING, 5, batch=2), NOW)
-            submission_id = await store.record_submission(submission())
+            submission_id = await store.record_submission(replace(submission(), source=dropped()))
             await store.answer_submission(
                 submission_id,
                 status=SubmissionStatus.ACCEPTED,
@@ -86,6 +91,17 @@ def test_store_copy_carries_a_sqlite_store_over_and_twice_changes_nothing(
         == "3 imports already there, 1 results already there, 1 submissions already there"
     )
     assert json.loads(after.stdout) == json.loads(before.stdout)
+
+    async def submit_again() -> None:
+        async with open_dynamodb(
+            env["SIS_CONSUMER_STORE"].removeprefix("dynamodb://"), region=REGION
+        ) as copied:
+            with pytest.raises(AlreadySubmitted):
+                await copied.record_submission(replace(submission(), source=dropped()))
+            assert [x.source for x in await copied.unreported()] == [dropped()]
+
+    with environment(dynamodb_env(local_dynamodb)):
+        asyncio.run(submit_again())
 
 
 def test_store_copy_refuses_anything_but_sqlite_to_dynamodb(env: dict[str, str], tmp_path: Path) -> None:

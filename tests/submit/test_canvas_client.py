@@ -15,7 +15,14 @@ from aiohttp import web
 
 from consumer.adapters.canvas import ACCEPT, CanvasClient, CanvasHook
 from consumer.config import Secret
-from consumer.errors import CanvasBadRequest, CanvasError, CanvasForbidden, CanvasNotFound, CanvasUnauthorized
+from consumer.errors import (
+    CanvasBadRequest,
+    CanvasError,
+    CanvasForbidden,
+    CanvasNotFound,
+    CanvasUnauthorized,
+    CanvasUnreachable,
+)
 from consumer.sandbox.accounts import Account, default_accounts
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
@@ -245,6 +252,21 @@ async def test_a_throttled_post_is_retried_and_creates_one_import(
     assert posts[-1].status == 200
     assert posts[-1].file_bytes == USERS_CSV
     assert list(canvas.imports) == [int(answer.body["id"])]
+
+
+async def test_a_post_that_cannot_connect_says_nothing_was_sent(canvas: SimulatedCanvas) -> None:
+    """A refused connection is the one network failure that proves Canvas created nothing: the
+    drop folder may POST that file again; after a timeout or a 5xx it may not."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        async with open_client(canvas, base_url=url) as (client, _):
+            with pytest.raises(CanvasUnreachable) as raised:
+                await client.create_sis_import("1", USERS_CSV, filename="users.csv", params={})
+
+    assert raised.value.nothing_sent
+    assert raised.value.retryable
+    assert not CanvasError("a 502", status=502).nothing_sent
 
 
 async def test_pagination_follows_link_headers_across_pages(canvas: SimulatedCanvas) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from consumer.core.states import State
-from consumer.core.submission import Submission
+from consumer.core.submission import SourceObject, Submission
 from consumer.core.tracker import Observation, Source
 
 ACCOUNT = "a7zVUI7vnXgmCxLYSvqK9vVsP9Q3Z8tHaOz6xKcC"
@@ -55,4 +55,16 @@ def submission(minutes: float = -1, *, account: str = ACCOUNT, file_name: str = 
         sha256="0" * 64,
         options={"extension": "zip", "batch_mode": "true"},
         submitted_at=T0 + timedelta(minutes=minutes),
+    )
+
+
+def dropped(
+    key: str = "nightly/users.zip",
+    *,
+    version_id: str | None = "v1",
+    etag: str = "9e107d9d372bb6826bd81d3542a419d6",
+) -> SourceObject:
+    """An object of the drop folder, as its notification and GetObject describe it."""
+    return SourceObject(
+        bucket="sis-drop", key=key, etag=etag, version_id=version_id, sequencer="0062E9F6A1B2C3D4E5"
     )
