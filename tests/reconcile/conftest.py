@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from consumer.sandbox.fixtures import canvas, canvas_accounts, knobs, sqs_publisher
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.local_sqs import Queues
 from tests.e2e.daemon import Daemon
@@ -20,6 +21,8 @@ from tests.reconcile.helpers import FAST
 
 CanvasFactory = Callable[..., CanvasThread]
 DaemonFactory = Callable[..., Daemon]
+
+__all__ = ["canvas", "canvas_accounts", "canvas_for", "daemon_for", "knobs", "sqs_publisher"]
 
 
 @pytest.fixture
