@@ -15,6 +15,7 @@ from consumer.core.tracker import Observation
 from consumer.sandbox.knobs import Knobs
 from tests.reconcile.canvas_thread import ACCOUNT_ID
 from tests.reconcile.conftest import CanvasFactory, DaemonFactory
+from tests.reconcile.helpers import LOADED
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -28,8 +29,12 @@ BUCKET = Knobs(
     jobs_running=False,  # every import waits in `created`
     loss_rate=1.0,  # and its events are lost: the outage
 )
-ENOUGH = (SILENT + 1 - BUCKET.throttle_capacity) / BUCKET.throttle_leak_per_second + 10
-"""The fastest pace the bucket allows (one burst of its capacity, then its leak rate), plus slack."""
+
+
+def enough(imports: int, knobs: Knobs) -> float:
+    """A deadline for asking about `imports`: `LOADED` times the fastest pace the bucket allows (one
+    burst of its capacity, then its leak rate), plus the daemon's start."""
+    return LOADED * (imports + 1 - knobs.throttle_capacity) / knobs.throttle_leak_per_second + 10
 
 
 def seed(db: Path, account: str, batches: list[int], quiet_since: datetime) -> None:
@@ -57,7 +62,7 @@ def test_two_hundred_silent_imports_are_reconciled_without_throttling(
     daemon = daemon_for(canvas, SIS_CONSUMER_RECONCILE_SPACING=f"{SPACING * 1000:g}ms")
     wait_until(
         lambda: daemon.sample("sis_consumer_reconciliations_total", result="unchanged") >= SILENT,
-        timeout=ENOUGH,
+        timeout=enough(SILENT, BUCKET),
         interval=0.5,
         what=f"{SILENT} imports reconciled",
     )
