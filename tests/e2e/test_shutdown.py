@@ -14,7 +14,7 @@ import pytest
 from consumer.sandbox.local_sqs import Queues
 from tests.e2e.daemon import Daemon
 from tests.e2e.test_daemon import send_all
-from tests.live_events import lifecycle, other_event
+from tests.live_events import lifecycle, other_event, sis_event
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -93,21 +93,28 @@ def test_sigterm_mid_drain_exits_0_and_strands_nothing(
     assert second.stop() == 0
 
 
-def test_sigterm_during_a_long_poll_handles_what_it_returns(
+def test_sigterm_during_a_long_poll_handles_and_deletes_what_it_returns(
     env: Queues, tmp_path: Path, daemons: list[Daemon]
 ) -> None:
+    """A message that reaches a long poll already in flight when SIGTERM arrives is handled and
+    deleted before the process exits: not left visible, and not hidden for its visibility timeout."""
     daemon = Daemon(env, tmp_path, SIS_CONSUMER_WAIT_TIME_SECONDS="5", SIS_CONSUMER_VISIBILITY_TIMEOUT="300")
     daemons.append(daemon)
     daemon.start()
+    # The first (empty) polls have ended, so every poller is waiting in its next one.
     wait_until(lambda: daemon.sample("sis_consumer_sqs_requests_total", operation="ReceiveMessage") > 0)
 
     daemon.signal(signal.SIGTERM)
-    send_all(env, many_imports(2))  # lands in the long polls already in flight
+    wait_until(lambda: "shutdown.requested" in daemon.output(), what="the signal handled")
+    send_all(
+        env, [sis_event(account_uuid="acct-uuid-a", account_id=1, sis_batch_id=7, state="created", at=START)]
+    )
     assert daemon.wait() == 0
-    visible, hidden = queue_counts(env)
-    assert hidden == 0, "a message handed to an abandoned long poll stays hidden"
-    handled = len(daemon.imports())
-    assert handled > 0 or visible == len(many_imports(2))
+
+    assert queue_counts(env) == (0, 0)
+    assert [(i["sis_batch_id"], i["state"]) for i in daemon.imports()] == [(7, "created")]
+    events = [line["event"] for line in daemon.log_lines()]
+    assert events.index("shutdown.requested") < events.index("sis_batch.applied")
 
 
 def test_second_signal_forces_exit(env: Queues, tmp_path: Path, daemons: list[Daemon]) -> None:
