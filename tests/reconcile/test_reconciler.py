@@ -203,7 +203,7 @@ async def test_a_tick_that_fails_is_logged_and_the_loop_goes_on(rig: Rig) -> Non
     batch = (await rig.canvas.start_import(ACCOUNT_ID)).id
     await rig.canvas.wait_for_state(batch, "aborted")
     await rig.quiet(batch)
-    await store_pragma(rig, "PRAGMA query_only = ON")
+    store_pragma(rig, "PRAGMA query_only = ON")
 
     with capture_logs() as logs:
         task = asyncio.create_task(rig.reconciler.run(rig.stop))
@@ -213,7 +213,7 @@ async def test_a_tick_that_fails_is_logged_and_the_loop_goes_on(rig: Rig) -> Non
         assert rig.asked(batch) == [200]
         assert rig.results() == {}  # the answer was not recorded, so nothing says it was
 
-        await store_pragma(rig, "PRAGMA query_only = OFF")
+        store_pragma(rig, "PRAGMA query_only = OFF")
         rig.clock.advance(RECONCILE_AFTER)
         await await_until(lambda: rig.results(), what="the import reconciled")
         rig.stop.set()
@@ -225,7 +225,6 @@ async def test_a_tick_that_fails_is_logged_and_the_loop_goes_on(rig: Rig) -> Non
     assert len(events(logs, "reconcile.tick_failed")) == 1
 
 
-async def store_pragma(rig: Rig, sql: str) -> None:
-    # The store's connection belongs to its one executor thread: run the pragma there.
-    store = rig.store
-    await asyncio.get_running_loop().run_in_executor(store._executor, lambda: store._conn.execute(sql))
+def store_pragma(rig: Rig, sql: str) -> None:
+    # The store runs its transactions on the event loop, on this one connection.
+    rig.store._conn.execute(sql)
