@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -60,9 +60,9 @@ class FaultyCanvas(InFlightProxy):
         self.faults: list[Fault] = []
         self.answered: list[Answered] = []
 
-    def inject(self, fault: Fault) -> Fault:
-        self.faults.append(fault)
-        return fault
+    def inject(self, fault: Fault) -> None:
+        """Arm a copy of `fault` (so one `Fault` can be a test parameter used again and again)."""
+        self.faults.append(replace(fault))
 
     def statuses(self, method: str, path: str) -> list[int]:
         """What the client got, in order, for requests matching `path` (a regular expression)."""
