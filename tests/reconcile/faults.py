@@ -45,6 +45,11 @@ class Fault:
         return False
 
 
+def without(key: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A `rewrite`: Canvas's answer without `key`."""
+    return lambda body: {k: v for k, v in body.items() if k != key}
+
+
 @dataclass(frozen=True, slots=True)
 class Answered:
     method: str

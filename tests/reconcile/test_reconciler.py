@@ -27,7 +27,7 @@ from consumer.core.states import State
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
 from tests.reconcile.canvas_thread import ACCOUNT_ID
-from tests.reconcile.faults import Fault
+from tests.reconcile.faults import Fault, without
 from tests.reconcile.inprocess import ATTEMPTS, RECONCILE_AFTER, Rig, open_rig
 from tests.waiting import await_until
 
@@ -127,10 +127,6 @@ async def test_an_import_canvas_does_not_know_is_not_found_and_the_tick_goes_on(
 
 def other_import(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "id": str(int(body["id"]) + 1000)}
-
-
-def without(key: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    return lambda body: {k: v for k, v in body.items() if k != key}
 
 
 UNUSABLE: dict[str, Callable[[dict[str, Any]], Any]] = {
