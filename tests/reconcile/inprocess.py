@@ -22,6 +22,7 @@ from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.config import Secret
 from consumer.core.states import State
 from consumer.core.tracker import Observation
+from consumer.lease import SoleLeader
 from consumer.observability.metrics import Metrics
 from consumer.reconciler import Reconciler, ReconcileSettings
 from consumer.sandbox.canvas import SimulatedCanvas
@@ -120,5 +121,5 @@ async def open_rig(canvas: SimulatedCanvas, directory: Path, **settings: Any) ->
     ):
         clock = HandClock()
         options = {"reconcile_after": RECONCILE_AFTER, "spacing": 0.001, "interval": 0.01, **settings}
-        reconciler = Reconciler(client, store, metrics, clock, ReconcileSettings(**options))
+        reconciler = Reconciler(client, store, metrics, clock, ReconcileSettings(**options), SoleLeader())
         yield Rig(canvas, proxy, store, registry, clock, reconciler)

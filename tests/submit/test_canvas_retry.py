@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from consumer.adapters.canvas import CanvasClient, CanvasUnavailable, open_canvas
+from consumer.adapters.canvas import CanvasClient, open_canvas
 from consumer.config import Secret
+from consumer.errors import CanvasUnavailable
 from consumer.sandbox.canvas import SimulatedCanvas
 from tests.reconcile.faults import Fault, FaultyCanvas
 from tests.submit.helpers import ACCOUNT_ID, USERS_CSV
