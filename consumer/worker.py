@@ -96,14 +96,7 @@ class Worker:
         pending = list(messages)
         async with self._heartbeat(pending):
             for message in messages:
-                try:
-                    outcome = await self._handler.handle(message)
-                except Exception:
-                    # A bug, not bad input: keep the message; after maxReceiveCount the queue's
-                    # redrive policy moves it to the DLQ.
-                    log.exception("message.handler_crashed", message_id=message.message_id)
-                    outcome = Retry(retry_delay(message.receive_count))
-                outcomes.append((message, outcome))
+                outcomes.append((message, await self._handler.handle(message)))
                 pending.remove(message)
         await self._settle(outcomes)
 
