@@ -17,7 +17,7 @@ from typing import Any, Final
 import structlog
 
 from consumer.ack import ACK, DeadLetter, Message, Outcome, Retry, retry_delay
-from consumer.core.events import DecodeError, OtherEvent, SisBatchEvent, decode
+from consumer.core.events import DecodeError, OtherEvent, SisBatchEvent, decode, too_far_ahead
 from consumer.core.tracker import (
     Applied,
     DurationMeasured,
@@ -113,6 +113,9 @@ class MessageHandler:
             log.info("sis_batch.rejected", reason="account not in SIS_CONSUMER_ACCOUNTS", **context)
             return ACK
         now = self._clock.now()
+        untrue = too_far_ahead(event, now)
+        if untrue is not None:
+            return self._invalid(message, DecodeError(f"{event.name}: {untrue}", event.name))
         try:
             applied = await self._store.apply(observation(event), now, message.message_id)
         except StoreUnavailable as exc:

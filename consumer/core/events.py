@@ -8,7 +8,7 @@ the ``body`` is never parsed. SIS batch events are validated strictly (CANVAS.md
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import msgspec
@@ -22,6 +22,10 @@ MAX_ID: Final = 2**63 - 1
 """Ids are stored as SQLite INTEGERs (signed 64-bit); Canvas's ids are far below."""
 MAX_KEY_CHARS: Final = 255
 """Identifiers that become part of a store key (DynamoDB allows 1-2 KB); Canvas's are ~40 chars."""
+MAX_AHEAD: Final = timedelta(days=1)
+"""How far ahead of our clock an event may claim to be. Clocks differ by seconds, a mislabelled
+time zone by hours; a time beyond that is not believed: it would pin "last success" for years."""
+
 SIS_EVENT_NAMES: Final = frozenset({"sis_batch_created", "sis_batch_updated"})
 
 
@@ -106,6 +110,13 @@ def decode(raw: str | bytes) -> LiveEvent | DecodeError:
         return DecodeError("nested too deeply to be a Live Event")
     except UnicodeEncodeError:  # a str body msgspec cannot encode back to UTF-8
         return DecodeError("not valid Unicode: it holds a lone surrogate")
+
+
+def too_far_ahead(event: SisBatchEvent, now: datetime) -> str | None:
+    """Why the event's time cannot be believed at `now` (our clock), or None."""
+    if event.event_time - now <= MAX_AHEAD:
+        return None
+    return f"metadata.event_time {event.event_time.isoformat()} is ahead of our clock"
 
 
 def _decode(raw: str | bytes) -> LiveEvent | DecodeError:

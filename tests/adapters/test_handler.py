@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -86,3 +86,27 @@ async def test_an_unexpected_error_is_dead_lettered_with_its_reason_and_counted_
         f"the handler failed {GIVE_UP_AFTER} times: RuntimeError: boom: a bug in the store"
     )
     assert rig.invalid("sis_batch_updated") == 1
+
+
+async def test_an_event_from_the_far_future_is_dead_lettered_and_sets_no_last_success(
+    store: SqliteStore,
+) -> None:
+    rig = rig_for(store)
+    future = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+    body = sis_event(account_uuid=ACCOUNT, account_id=1, sis_batch_id=8, state="imported", at=future)
+
+    outcome = await rig.receive(body, 1)
+
+    assert isinstance(outcome, DeadLetter)
+    assert (
+        outcome.reason
+        == "sis_batch_updated: metadata.event_time 9999-12-31T23:59:00+00:00 is ahead of our clock"
+    )
+    assert rig.invalid("sis_batch_updated") == 1
+    assert await store.records() == []
+    assert (
+        rig.registry.get_sample_value(
+            "canvas_sis_import_last_success_timestamp_seconds", {"account": ACCOUNT}
+        )
+        is None
+    )

@@ -14,6 +14,7 @@ from consumer.core.events import (
     OtherEvent,
     SisBatchEvent,
     decode,
+    too_far_ahead,
 )
 from consumer.core.states import State
 
@@ -88,6 +89,12 @@ def sns_envelope(inner: str) -> str:
             "SignatureVersion": "1",
         }
     )
+
+
+def decode_sis(raw: str) -> SisBatchEvent:
+    event = decode(raw)
+    assert isinstance(event, SisBatchEvent), event
+    return event
 
 
 def decode_error(raw: str | bytes) -> str:
@@ -480,3 +487,21 @@ def test_an_identifier_longer_than_a_store_key_may_be_is_invalid(field: str) -> 
     reason = decode_error(message(metadata, sis_body()))
 
     assert reason == f"sis_batch_created: metadata.{field} is longer than 255 characters"
+
+
+@pytest.mark.parametrize(
+    ("event_time", "believed"),
+    [("9999-12-31T23:59:59Z", False), ("2020-01-16T14:20:01Z", False), ("2020-01-15T14:20:00Z", True)],
+    ids=["year-9999", "a-day-and-a-second-ahead", "a-day-ahead"],
+)
+def test_an_event_time_more_than_a_day_ahead_of_our_clock_is_not_believed(
+    event_time: str, believed: bool
+) -> None:
+    event = decode_sis(message({**job_metadata(), "event_time": event_time}, sis_body()))
+    now = datetime(2020, 1, 14, 14, 20, tzinfo=UTC)
+
+    reason = too_far_ahead(event, now)
+
+    assert (reason is None) is believed
+    if reason is not None:
+        assert reason == f"metadata.event_time {event.event_time.isoformat()} is ahead of our clock"
