@@ -64,13 +64,14 @@ class Reconciler:
         self.account_id: str | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self._lead(stop)
-        await self._learn_account(stop)
         while not stop.is_set():
             try:
-                await self.tick(stop)
-            except Exception as exc:  # the loop outlives any one failure
-                log.warning("reconcile.tick_failed", error=str(exc))
+                if self.account is None:
+                    await self._learn_account(stop)
+                else:
+                    await self.tick(stop)
+            except Exception as exc:  # the loop outlives any one failure, a bug's included
+                log.warning("reconcile.tick_failed", error=f"{type(exc).__name__}: {exc}")
             await pause(stop, self._settings.interval)
 
     async def _lead(self, stop: asyncio.Event) -> None:

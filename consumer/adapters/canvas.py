@@ -141,7 +141,8 @@ class CanvasClient:
     ) -> CanvasResponse:
         try:
             async with self._session.request(method, url, params=params, data=data, headers=headers) as resp:
-                text = await resp.text()
+                # Not `resp.text()`: an error page from a proxy may not be the UTF-8 it claims.
+                text = (await resp.read()).decode("utf-8", errors="replace")
                 status = resp.status
                 remaining = _float(resp.headers.get("X-Rate-Limit-Remaining"))
                 cost = _float(resp.headers.get("X-Request-Cost"))
@@ -153,7 +154,7 @@ class CanvasClient:
         self._report(endpoint, str(status), remaining, cost)
         try:
             body: Any = json.loads(text) if text else None
-        except ValueError:
+        except (ValueError, RecursionError):  # an HTML page, or JSON too deep to be Canvas's
             body = None
         if is_throttled(status, text):
             raise CanvasThrottled(f"{method} {endpoint}: throttled ({status})", status, request_id)
