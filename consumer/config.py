@@ -144,6 +144,18 @@ _DURATIONS: Final = {
 }
 
 
+_FLOORS: Final = {
+    "GAUGE_INTERVAL": ("gauge_interval", 0.1, "100ms"),
+    "RECONCILE_AFTER": ("reconcile_after", 1.0, "1s"),
+    "RECONCILE_SPACING": ("reconcile_spacing", 0.01, "10ms"),
+    "STUCK_NEVER_STARTED": ("stuck_never_started", 1.0, "1s"),
+    "STUCK_RUNNING": ("stuck_running", 1.0, "1s"),
+    "STUCK_ORPHANED": ("stuck_orphaned", 1.0, "1s"),
+    "STUCK_SILENT": ("stuck_silent", 1.0, "1s"),
+}
+"""Durations a timer loop waits between two rounds (or on which a verdict flips): zero is a busy loop."""
+
+
 def from_env(env: Mapping[str, str]) -> Settings:
     """Build and validate settings; every problem is reported at once, one per line."""
     problems: list[str] = []
@@ -235,7 +247,11 @@ def from_env(env: Mapping[str, str]) -> Settings:
 
 
 def _cross_checks(s: Settings) -> list[str]:
-    problems = []
+    problems = [
+        f"{PREFIX}{name} must be at least {shown}"
+        for name, (attr, floor, shown) in _FLOORS.items()
+        if getattr(s, attr) < floor
+    ]
     if not 1 <= s.visibility_timeout <= 43200:
         problems.append(f"{PREFIX}VISIBILITY_TIMEOUT must be between 1s and 12h (SQS's range)")
     if s.shutdown_grace < 1:

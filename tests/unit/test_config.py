@@ -38,9 +38,9 @@ def test_empty_environment_gives_the_defaults() -> None:
     [("90", 90.0), ("90s", 90.0), ("15m", 900.0), ("2h", 7200.0), ("500ms", 0.5), ("1.5h", 5400.0)],
 )
 def test_durations_accept_seconds_or_a_unit(text: str, seconds: float) -> None:
-    settings = from_env({"SIS_CONSUMER_RECONCILE_AFTER": text})
+    settings = from_env({"SIS_CONSUMER_RECONCILE_SPACING": text})
 
-    assert settings.reconcile_after == seconds
+    assert settings.reconcile_spacing == seconds
 
 
 @pytest.mark.parametrize("text", ["ten minutes", "15 min", "-5", "5x", "h"])
@@ -280,3 +280,27 @@ def test_a_sub_second_visibility_timeout_is_refused() -> None:
     # SQS takes whole seconds; 500ms would round to 0, which means "visible again at once".
     (problem,) = problems({"SIS_CONSUMER_VISIBILITY_TIMEOUT": "500ms"})
     assert "SIS_CONSUMER_VISIBILITY_TIMEOUT" in problem
+
+
+LOOP_FLOORS = {
+    "SIS_CONSUMER_GAUGE_INTERVAL": "100ms",
+    "SIS_CONSUMER_RECONCILE_AFTER": "1s",
+    "SIS_CONSUMER_RECONCILE_SPACING": "10ms",
+    "SIS_CONSUMER_STUCK_NEVER_STARTED": "1s",
+    "SIS_CONSUMER_STUCK_RUNNING": "1s",
+    "SIS_CONSUMER_STUCK_ORPHANED": "1s",
+    "SIS_CONSUMER_STUCK_SILENT": "1s",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOOP_FLOORS))
+@pytest.mark.parametrize("value", ["0", "0s", "1ms"])
+def test_a_duration_that_would_make_a_busy_loop_is_refused_naming_its_floor(name: str, value: str) -> None:
+    (line,) = problems({name: value})
+
+    assert line == f"{name} must be at least {LOOP_FLOORS[name]}"
+
+
+@pytest.mark.parametrize("name", sorted(LOOP_FLOORS))
+def test_a_duration_at_its_floor_is_accepted(name: str) -> None:
+    from_env({name: LOOP_FLOORS[name]})
