@@ -224,6 +224,9 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
         )
     if not args.file.is_file():
         raise ConfigError(f"{args.file}: no such file")
+    # Checked before the first request: a typo must not leave an import behind in Canvas.
+    give_up_after = _positive_duration("--timeout", args.timeout)
+    api_interval = _positive_duration("--api-interval", args.api_interval)
     options = ImportOptions(**{f.name: getattr(args, f.name) for f in fields(ImportOptions)})
     clock = SystemClock()
     async with (
@@ -253,8 +256,8 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
                 canvas=canvas,
                 store=store,
                 clock=clock,
-                give_up_after=parse_duration(args.timeout),
-                api_interval=parse_duration(args.api_interval),
+                give_up_after=give_up_after,
+                api_interval=api_interval,
             )
         except CanvasError as exc:  # 401/403/404 while following: not a verdict on the import
             print(f"sis-consumer: could not follow the import: {exc}", file=sys.stderr)
@@ -263,6 +266,16 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
     if outcome is None:
         print(f"sis-consumer: timed out after {args.timeout}; the import goes on in Canvas", file=sys.stderr)
     return exit_code(outcome)
+
+
+def _positive_duration(option: str, text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {exc}") from exc
+    if seconds <= 0:
+        raise ConfigError(f"{option}: {text!r} is not more than zero")
+    return seconds
 
 
 async def _store(settings: Settings, args: argparse.Namespace) -> int:
