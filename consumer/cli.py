@@ -19,7 +19,7 @@ from consumer.config import Settings, from_env, parse_duration
 from consumer.core.sis_import import result_summary
 from consumer.core.states import State
 from consumer.core.stuck import stuck_imports
-from consumer.errors import CanvasError, ConfigError, ConsumerError
+from consumer.errors import CanvasError, CanvasUnanswered, ConfigError, ConsumerError
 from consumer.observability import logging as logs
 from consumer.ports import SystemClock
 from consumer.stores import copy_store, init_store, open_store
@@ -243,6 +243,13 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
                 account_ref=args.account_id,
                 raw=args.raw,
             )
+        except CanvasUnanswered as exc:
+            print(
+                f"sis-consumer: Canvas did not answer the import's POST ({exc}), but may have created "
+                "the import: look for it (`sis-consumer imports`, the Canvas UI) before submitting again",
+                file=sys.stderr,
+            )
+            return EXIT_SUBMIT_FAILED
         except CanvasError as exc:
             print(f"sis-consumer: Canvas did not take the import: {exc}", file=sys.stderr)
             return EXIT_SUBMIT_FAILED

@@ -57,5 +57,9 @@ class CanvasUnavailable(CanvasError):
     retryable = True
 
 
+class CanvasUnanswered(CanvasUnavailable):
+    """A POST that created something got no usable answer: Canvas may or may not have done it."""
+
+
 class CanvasThrottled(CanvasUnavailable):
     """403 "Rate Limit Exceeded" or 429: refused before anything ran, so always safe to retry."""

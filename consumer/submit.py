@@ -18,7 +18,7 @@ from typing import Any
 from consumer.core.sis_import import api_observation
 from consumer.core.states import State, is_finished
 from consumer.core.submission import Submission, SubmissionStatus
-from consumer.errors import CanvasError
+from consumer.errors import CanvasError, CanvasUnanswered
 from consumer.ports import Canvas, Clock, ImportStore, SubmissionStore
 
 EXTENSIONS = {".zip": ("zip", "application/zip"), ".csv": ("csv", "text/csv"), ".xml": ("xml", "text/xml")}
@@ -136,6 +136,8 @@ async def submit(
             error=str(exc),
             request_id=exc.request_id,
         )
+        if exc.retryable:  # a 5xx or a lost connection: Canvas may have created the import anyway
+            raise CanvasUnanswered(str(exc), exc.status, exc.request_id) from exc
         raise
     sis_import = response.body if isinstance(response.body, dict) else {}
     obs = api_observation(sis_import, account=account, account_id=account_id, now=clock.now())

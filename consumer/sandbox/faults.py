@@ -27,22 +27,24 @@ class Faults:
     """The fault now on (None: Canvas answers truthfully), and how many requests faults answered."""
 
     current: Fault | None = None
+    method: str | None = None
+    """Only requests of this HTTP method get the fault (None: every request)."""
     hang_seconds: float = 30.0
     """How long a `hang` keeps a request waiting before it answers 504 (longer than any client waits)."""
     answered: int = 0
 
-    def start(self, fault: Fault) -> None:
+    def start(self, fault: Fault, *, method: str | None = None) -> None:
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; choose from {sorted(FAULTS)}")
-        self.current = fault
+        self.current, self.method = fault, method
 
     def stop(self) -> None:
         self.current = None
 
-    async def answer(self) -> web.Response | None:
+    async def answer(self, method: str) -> web.Response | None:
         """The faulty answer to a request, or None to let Canvas answer it."""
         fault = self.current
-        if fault is None:
+        if fault is None or self.method not in (None, method):
             return None
         self.answered += 1
         if fault == "error_page":

@@ -154,7 +154,7 @@ async def canvas_middleware(request: web.Request, handler: Handler) -> web.Strea
     )
     _RECORD.set(rec)
     gate.requests.append(rec)
-    faulty = await gate.faults.answer()  # from in front of Canvas (a proxy): no Canvas headers
+    faulty = await gate.faults.answer(request.method)  # from in front of Canvas (a proxy): no Canvas headers
     if faulty is not None:
         rec.status = faulty.status
         return faulty

@@ -73,3 +73,14 @@ async def test_after_stop_canvas_answers_again_and_the_faulty_answers_were_count
 def test_an_unknown_fault_is_refused(canvas: SimulatedCanvas) -> None:
     with pytest.raises(ValueError, match="unknown fault"):
         canvas.faults.start("gremlins")  # type: ignore[arg-type]
+
+
+async def test_a_fault_for_one_method_leaves_the_others_alone(
+    canvas: SimulatedCanvas, http: aiohttp.ClientSession
+) -> None:
+    canvas.faults.start("error_page", method="POST")
+
+    answer = await call(http, canvas, "GET", PATH)
+
+    assert answer.status == 200
+    assert canvas.faults.answered == 0
