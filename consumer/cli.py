@@ -16,6 +16,7 @@ from consumer import __version__
 from consumer.adapters.canvas import open_canvas
 from consumer.app import Signals, serve
 from consumer.config import Settings, from_env, parse_duration
+from consumer.core.resolve import RESOLUTIONS, Unresolvable, resolution
 from consumer.core.sis_import import result_summary
 from consumer.core.states import State
 from consumer.core.stuck import stuck_imports
@@ -49,6 +50,23 @@ def _parser() -> argparse.ArgumentParser:
         "--since", help="only imports first seen after this ISO 8601 time or this long ago (e.g. 24h)"
     )
     commands.add_parser("check-config", help="print the effective configuration, secrets masked")
+    resolve = commands.add_parser(
+        "resolve",
+        help="record how an import ended when only a person can tell (aborted in Canvas, orphaned)",
+        description="Record what you found about an unfinished import the daemon cannot settle by "
+        "itself: aborted in Canvas without a token to see it, an orphaned `initializing`, a job that "
+        "died. The finish is journaled with your reason and counted once by the running daemon.",
+    )
+    resolve.add_argument("account", metavar="ACCOUNT", help="the root account UUID (the `account` label)")
+    resolve.add_argument("sis_batch_id", metavar="SIS_BATCH_ID", type=int, help="the import's id")
+    resolve.add_argument(
+        "--as",
+        dest="state",
+        required=True,
+        choices=[s.value for s in RESOLUTIONS],
+        help="how the import ended",
+    )
+    resolve.add_argument("--why", required=True, help="your reason, for the journal (who, what you saw)")
     _sandbox_parser(
         commands.add_parser("sandbox", help="a local SQS and a simulated Canvas for your own scripts")
     )
@@ -139,6 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_imports(settings, args.json, args.state, args.since))
         if args.command == "check-config":
             return _check_config(settings)
+        if args.command == "resolve":
+            return asyncio.run(
+                _resolve(settings, args.account, args.sis_batch_id, State(args.state), args.why)
+            )
         if args.command == "submit":
             return asyncio.run(_submit(settings, args))
         if args.command == "store":
@@ -273,6 +295,26 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
     if outcome is None:
         print(f"sis-consumer: timed out after {args.timeout}; the import goes on in Canvas", file=sys.stderr)
     return exit_code(outcome)
+
+
+async def _resolve(settings: Settings, account: str, sis_batch_id: int, state: State, why: str) -> int:
+    """The operator's word on one import; a store opened without an owner leaves the finish for the
+    daemon's watchdog to count, as `submit` does."""
+    now = datetime.now(UTC)
+    async with open_store(settings) as store:
+        record = await store.record(account, sis_batch_id)
+        try:
+            obs = resolution(record, (account, sis_batch_id), state, why, now)
+        except Unresolvable as exc:
+            print(f"sis-consumer: {exc}", file=sys.stderr)
+            return 1
+        applied = await store.apply(obs, now, "operator")
+    was = "unknown" if record is None else record.state.value
+    print(
+        f"import {sis_batch_id} of account {account}: {was} -> {applied.record.state.value}"
+        " (journaled; a running daemon counts the finish within a few seconds)"
+    )
+    return 0
 
 
 def _positive_duration(option: str, text: str) -> float:

@@ -66,6 +66,24 @@ class ImportStore(Protocol):
         """Raise `StoreUnavailable` when the store cannot be read."""
         ...
 
+    async def journal(self, account: str, sis_batch_id: int) -> list[JournalEntry]:
+        """Every observation of one import the journal still holds, oldest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One observation as the journal recorded it."""
+
+    recorded_at: datetime
+    source: str
+    state: State
+    observed_at: datetime
+    verdict: str
+    message_id: str | None = None
+    note: str | None = None
+    """An operator's reason (`sis-consumer resolve`)."""
+
 
 class SubmissionStore(Protocol):
     """What `submit` wrote down before and after each POST, and the accounts it learned."""

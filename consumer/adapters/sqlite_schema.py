@@ -117,6 +117,9 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         SELECT 'last_event', MAX(recorded_at) FROM journal
         WHERE source = 'event' HAVING MAX(recorded_at) IS NOT NULL;
     """,
+    """
+    ALTER TABLE journal ADD COLUMN note TEXT;
+    """,
 )
 
 COLUMNS: Final = (

@@ -45,7 +45,7 @@ from consumer.core.states import State
 from consumer.core.submission import Submission, SubmissionStatus
 from consumer.core.tracker import Applied, ImportRecord, Observation, Origin, apply
 from consumer.errors import StoreUnavailable
-from consumer.ports import LeaseToken
+from consumer.ports import JournalEntry, LeaseToken
 
 ATTEMPTS: Final = 8
 """Reads and re-applies after a conflict before a change is given up (and its message retried)."""
@@ -207,6 +207,29 @@ class DynamoStore:
 
     async def ping(self) -> None:
         await self.db.call("GetItem", TableName=self.db.table, Key=w.LAST_EVENT)
+
+    async def journal(self, account: str, sis_batch_id: int) -> list[JournalEntry]:
+        query = self.db.pages(
+            "Query",
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :journal)",
+            ExpressionAttributeValues={
+                ":pk": import_key(account, sis_batch_id)["pk"],
+                ":journal": s("JOURNAL#"),
+            },
+            ConsistentRead=True,
+        )
+        return [
+            JournalEntry(
+                recorded_at=datetime.fromisoformat(i["sk"]["S"].split("#")[1]),
+                source=i["source"]["S"],
+                state=State(i["observed_state"]["S"]),
+                observed_at=datetime.fromisoformat(i["observed_at"]["S"]),
+                verdict=i["verdict"]["S"],
+                message_id=i["message_id"]["S"] if "message_id" in i else None,
+                note=i["note"]["S"] if "note" in i else None,
+            )
+            async for i in query
+        ]
 
     # -- submissions -----------------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ from consumer.core.tracker import (
     apply,
 )
 from consumer.errors import StoreUnavailable
-from consumer.ports import Export, LeaseToken, SavedResult
+from consumer.ports import Export, JournalEntry, LeaseToken, SavedResult
 
 T = TypeVar("T")
 
@@ -278,7 +278,7 @@ class SqliteStore:
     ) -> None:
         conn.execute(
             "INSERT INTO journal (recorded_at, account, sis_batch_id, source, state, observed_at,"
-            " message_id, verdict, effects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " message_id, verdict, effects, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 ts(now),
                 obs.account,
@@ -289,6 +289,7 @@ class SqliteStore:
                 message_id,
                 result.verdict.value,
                 describe_effects(result.effects),
+                obs.note,
             ),
         )
 
@@ -455,6 +456,25 @@ class SqliteStore:
 
     async def ping(self) -> None:
         await self._call(lambda: self._conn.execute("SELECT 1").fetchone())
+
+    async def journal(self, account: str, sis_batch_id: int) -> list[JournalEntry]:
+        query = (
+            "SELECT recorded_at, source, state, observed_at, verdict, message_id, note FROM journal"
+            " WHERE account = ? AND sis_batch_id = ? ORDER BY seq"
+        )
+        rows = await self._call(lambda: self._conn.execute(query, (account, sis_batch_id)).fetchall())
+        return [
+            JournalEntry(
+                recorded_at=datetime.fromisoformat(r["recorded_at"]),
+                source=r["source"],
+                state=State(r["state"]),
+                observed_at=datetime.fromisoformat(r["observed_at"]),
+                verdict=r["verdict"],
+                message_id=r["message_id"],
+                note=r["note"],
+            )
+            for r in rows
+        ]
 
 
 def open_sqlite(

@@ -1,7 +1,8 @@
 """What we know about one SIS import, and how one observation changes it.
 
 `apply` is the only way a record changes, for events (`source="event"`), answers of the SIS Imports
-API (`source="api"`) and our own submissions alike. It is:
+API (`source="api"`), what an operator says (`source="operator"`, `sis-consumer resolve`) and our
+own submissions alike. It is:
 
 - idempotent: an observation already seen changes nothing and has no effects;
 - monotonic: the state only moves to a higher `rank` (a late `importing` after `imported` is kept
@@ -22,7 +23,7 @@ from typing import Literal
 
 from consumer.core.states import FINISHED, SUCCEEDED, State, precedence, rank
 
-Source = Literal["event", "api"]
+Source = Literal["event", "api", "operator"]
 
 
 class Origin(StrEnum):
@@ -61,6 +62,8 @@ class Observation:
     request_id: str | None = None
     developer_key_id: str | None = None
     user_agent: str | None = None
+    note: str | None = None
+    """Why, for the journal: an operator's reason. Not part of the record."""
 
 
 @dataclass(frozen=True, slots=True)
