@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from consumer import __version__
 from consumer.adapters.canvas import open_canvas
 from consumer.adapters.sqs import open_queue
-from consumer.config import NO_TOKEN_NOTE, Settings
+from consumer.config import NO_TOKEN_NOTE, Settings, masked_url
 from consumer.errors import QueueError
 from consumer.handler import MessageHandler
 from consumer.observability import http
@@ -113,8 +113,8 @@ async def serve(
             "daemon.started",
             version=__version__,
             metrics=f"http://{settings.metrics_host}:{port}/metrics",
-            queue=queue_url,
-            store=settings.store_url,
+            queue=masked_url(queue_url),
+            store=masked_url(settings.store_url),
             pollers=settings.pollers,
             instance=owner,
         )

@@ -21,6 +21,8 @@ NO_TOKEN_NOTE: Final = "(not set: silent aborts and lost events cannot be detect
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+_QUERY = re.compile(r"[?#].*$", re.DOTALL)
 _QUEUE_REGION = re.compile(r"^https://sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
 
 
@@ -45,6 +47,12 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+def masked_url(url: str) -> str:
+    """The URL without what may be a secret: its `user:password@` and its query string."""
+    url = _USERINFO.sub(r"\1[REDACTED]@", url, count=1)
+    return _QUERY.sub("?[REDACTED]", url, count=1)
 
 
 def parse_duration(text: str) -> float:
@@ -122,6 +130,8 @@ class Settings:
                 value = "******** (set)"
             elif isinstance(value, frozenset):
                 value = sorted(value)
+            elif f.name.endswith("_url") and isinstance(value, str):
+                value = masked_url(value)
             out[f.name] = value
         if self.canvas_token is None:
             out["canvas_token"] = NO_TOKEN_NOTE

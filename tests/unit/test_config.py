@@ -304,3 +304,30 @@ def test_a_duration_that_would_make_a_busy_loop_is_refused_naming_its_floor(name
 @pytest.mark.parametrize("name", sorted(LOOP_FLOORS))
 def test_a_duration_at_its_floor_is_accepted(name: str) -> None:
     from_env({name: LOOP_FLOORS[name]})
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "shown"),
+    [
+        ("CANVAS_URL", "https://sis:hunter2pass@canvas.example.edu", "https://[REDACTED]@canvas.example.edu"),
+        (
+            "QUEUE_URL",
+            "https://sqs.eu-west-1.amazonaws.com/1/canvas-live-events?X-Amz-Signature=abcdef123",
+            "https://sqs.eu-west-1.amazonaws.com/1/canvas-live-events?[REDACTED]",
+        ),
+        (
+            "DLQ_URL",
+            "http://user@127.0.0.1:9324/q?token=x#f",
+            "http://[REDACTED]@127.0.0.1:9324/q?[REDACTED]",
+        ),
+    ],
+    ids=["userinfo", "query", "both"],
+)
+def test_describe_masks_the_credentials_and_query_of_urls(name: str, url: str, shown: str) -> None:
+    settings = from_env({f"SIS_CONSUMER_{name}": url, "AWS_REGION": "us-east-1"})
+
+    described = json.dumps(settings.describe())
+
+    assert shown in described
+    for secret in ("hunter2pass", "abcdef123", "token=x", "user@"):
+        assert secret not in described
