@@ -113,8 +113,11 @@ class Reconciler:
         now = self._clock.now()
         if self._refused_until is not None and now < self._refused_until:
             return
+        unfinished = await self._store.unfinished()
+        # Forget what is no longer unfinished: the map must not grow with every import ever seen.
+        self._checked = {r.key: self._checked[r.key] for r in unfinished if r.key in self._checked}
         due = due_for_check(
-            await self._store.unfinished(),
+            unfinished,
             account=self.account,
             now=now,
             reconcile_after=self._settings.reconcile_after,

@@ -43,7 +43,7 @@ from consumer.core.correlate import creator, join_answer, join_event, wants_subm
 from consumer.core.outbox import Claimed, decode_effects
 from consumer.core.states import State
 from consumer.core.submission import Submission, SubmissionStatus
-from consumer.core.tracker import Applied, ImportRecord, Observation, Origin, apply
+from consumer.core.tracker import Applied, ImportRecord, Observation, Origin, apply, worth_journaling
 from consumer.errors import StoreUnavailable
 from consumer.ports import JournalEntry, LeaseToken
 
@@ -95,7 +95,8 @@ class DynamoStore:
     ) -> None:
         """What follows a committed change, each its own write: the journal entry, the account's
         last success, the link of a 400's submission to the batch it left behind."""
-        await self.db.write([w.journal(obs, now, message_id, result, self._retention)])
+        if worth_journaling(obs, result):
+            await self.db.write([w.journal(obs, now, message_id, result, self._retention)])
         success = w.last_success(result)
         if success is not None:
             with contextlib.suppress(Conflict):  # the account has a later success already

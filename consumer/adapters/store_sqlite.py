@@ -46,6 +46,7 @@ from consumer.core.tracker import (
     ImportRecord,
     Observation,
     apply,
+    worth_journaling,
 )
 from consumer.errors import StoreUnavailable
 from consumer.ports import Export, JournalEntry, LeaseToken, SavedResult
@@ -149,7 +150,8 @@ class SqliteStore:
             result = _join_submission(conn, old, apply(old, obs, now), now)
             if old is None or result.changed:
                 _write(conn, result.record)
-            self._journal(conn, obs, now, message_id, result)
+            if worth_journaling(obs, result):
+                self._journal(conn, obs, now, message_id, result)
             self._outbox(conn, result, now)
         return result
 

@@ -212,6 +212,13 @@ def apply(record: ImportRecord | None, obs: Observation, now: datetime) -> Appli
     return Applied(new, verdict, effects_between(record, new), earlier_time=known_at is not None)
 
 
+def worth_journaling(obs: Observation, result: Applied) -> bool:
+    """Every event and every operator's word is journaled; an API answer only when it told
+    something new. A quiet import is asked about every RECONCILE_AFTER, an orphaned `initializing`
+    for as long as it exists: journaling each unchanged answer would grow the journal without end."""
+    return obs.source != "api" or result.changed
+
+
 def mark_submitted(record: ImportRecord, submitted_at: datetime, now: datetime) -> Applied:
     """Join our own submission to the record: origin becomes `submitted`, `accepted` is measured."""
     submitted = min(submitted_at, record.submitted_at or submitted_at)

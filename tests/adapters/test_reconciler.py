@@ -187,3 +187,15 @@ async def test_a_result_canvas_will_never_give_is_recorded_empty_and_not_asked_a
 
         assert canvas.calls == 1
         assert (await store.results())[("acct-uuid", 1)]["workflow_state"] is None
+
+
+async def test_the_reconciler_forgets_imports_once_they_are_no_longer_unfinished(rig: Rig) -> None:
+    await imports_in(rig, State.IMPORTING)
+    await rig.ticks(1)
+    assert len(rig.reconciler._checked) == 3
+    for batch in (1, 2, 3):
+        await rig.store.apply(Observation(rig.uuid, batch, State.IMPORTED, T0, account_id="1"), T0)
+
+    await rig.ticks(1)
+
+    assert rig.reconciler._checked == {}
