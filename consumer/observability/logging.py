@@ -61,21 +61,26 @@ def redact(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> Event
     return dict(out)
 
 
-def configure(level: str = "info", fmt: str = "json") -> None:
+def processors(fmt: str = "json") -> list[Processor]:
+    """The chain every log line goes through, redaction last before rendering."""
     renderer: Processor = (
         structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
         if fmt == "console"
         else structlog.processors.JSONRenderer()
     )
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact,
+        renderer,
+    ]
+
+
+def configure(level: str = "info", fmt: str = "json") -> None:
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            redact,
-            renderer,
-        ],
+        processors=processors(fmt),
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
