@@ -158,7 +158,12 @@ async def serve(
         reconciler = None
         if settings.canvas_url and settings.canvas_token is not None:
             canvas = await stack.enter_async_context(
-                open_canvas(settings.canvas_url, settings.canvas_token, hook=metrics.record_canvas_response)
+                open_canvas(
+                    settings.canvas_url,
+                    settings.canvas_token,
+                    hook=metrics.record_canvas_response,
+                    request_seconds=settings.canvas_timeout,
+                )
             )
             reconciler = Reconciler(
                 canvas,

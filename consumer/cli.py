@@ -253,7 +253,9 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
     clock = SystemClock()
     async with (
         open_store(settings) as store,
-        open_canvas(settings.canvas_url, settings.canvas_token) as canvas,
+        open_canvas(
+            settings.canvas_url, settings.canvas_token, request_seconds=settings.canvas_timeout
+        ) as canvas,
     ):
         try:
             submitted = await submit(

@@ -82,6 +82,7 @@ class Settings:
     gauge_interval: float = 5.0
     reconcile_after: float = 600.0
     reconcile_spacing: float = 1.0
+    canvas_timeout: float = 60.0
     stuck_never_started: float = 1800.0
     stuck_running: float = 7200.0
     stuck_orphaned: float = 900.0
@@ -145,6 +146,7 @@ _DURATIONS: Final = {
     "GAUGE_INTERVAL": "gauge_interval",
     "RECONCILE_AFTER": "reconcile_after",
     "RECONCILE_SPACING": "reconcile_spacing",
+    "CANVAS_TIMEOUT": "canvas_timeout",
     "STUCK_NEVER_STARTED": "stuck_never_started",
     "STUCK_RUNNING": "stuck_running",
     "STUCK_ORPHANED": "stuck_orphaned",
@@ -158,6 +160,7 @@ _FLOORS: Final = {
     "GAUGE_INTERVAL": ("gauge_interval", 0.1, "100ms"),
     "RECONCILE_AFTER": ("reconcile_after", 1.0, "1s"),
     "RECONCILE_SPACING": ("reconcile_spacing", 0.01, "10ms"),
+    "CANVAS_TIMEOUT": ("canvas_timeout", 1.0, "1s"),
     "STUCK_NEVER_STARTED": ("stuck_never_started", 1.0, "1s"),
     "STUCK_RUNNING": ("stuck_running", 1.0, "1s"),
     "STUCK_ORPHANED": ("stuck_orphaned", 1.0, "1s"),

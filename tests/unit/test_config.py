@@ -286,6 +286,7 @@ LOOP_FLOORS = {
     "SIS_CONSUMER_GAUGE_INTERVAL": "100ms",
     "SIS_CONSUMER_RECONCILE_AFTER": "1s",
     "SIS_CONSUMER_RECONCILE_SPACING": "10ms",
+    "SIS_CONSUMER_CANVAS_TIMEOUT": "1s",
     "SIS_CONSUMER_STUCK_NEVER_STARTED": "1s",
     "SIS_CONSUMER_STUCK_RUNNING": "1s",
     "SIS_CONSUMER_STUCK_ORPHANED": "1s",
@@ -331,3 +332,7 @@ def test_describe_masks_the_credentials_and_query_of_urls(name: str, url: str, s
     assert shown in described
     for secret in ("hunter2pass", "abcdef123", "token=x", "user@"):
         assert secret not in described
+
+
+def test_the_canvas_timeout_is_a_duration() -> None:
+    assert from_env({"SIS_CONSUMER_CANVAS_TIMEOUT": "5s"}).canvas_timeout == 5.0
