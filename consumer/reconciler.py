@@ -147,7 +147,7 @@ class Reconciler:
         except CanvasError as exc:
             self._count(ReconcileResult.ERROR)
             if _refused(exc):
-                return self._refused(exc)
+                return self._refused(exc, record)
             log.warning("reconcile.failed", error=str(exc), **context)
             return not exc.retryable
         self._refusals = 0
@@ -174,7 +174,7 @@ class Reconciler:
             sis_import = {}
         except CanvasError as exc:
             if _refused(exc):
-                return self._refused(exc)
+                return self._refused(exc, record)
             log.warning("result.fetch_failed", sis_batch_id=record.sis_batch_id, error=str(exc))
             if exc.retryable:
                 return False
@@ -202,7 +202,7 @@ class Reconciler:
             )
         return True
 
-    def _refused(self, exc: CanvasError) -> bool:
+    def _refused(self, exc: CanvasError, record: ImportRecord) -> bool:
         """Leave Canvas alone for a while; False: this tick stops here."""
         self._refusals += 1
         pause_seconds = min(
@@ -211,6 +211,8 @@ class Reconciler:
         self._refused_until = self._clock.now() + timedelta(seconds=pause_seconds)
         log.error(
             "reconcile.refused",
+            account=record.account,
+            sis_batch_id=record.sis_batch_id,
             status=exc.status,
             error=str(exc),
             retry_in_seconds=pause_seconds,
