@@ -253,13 +253,13 @@ class CanvasResponse:
     next_url: str | None = None
 
 
-class Canvas(Protocol):
-    """The SIS Imports and accounts APIs, one request at a time per token.
+class CanvasReader(Protocol):
+    """What the reconciler asks Canvas: the accounts API and SisImport lookups, one request at a
+    time per token.
 
     Failures raise `consumer.errors.CanvasError` subclasses; `retryable` ones may succeed later.
     """
 
-    base_url: str
     remaining: float | None
     """`X-Rate-Limit-Remaining` of the latest response."""
     most_remaining: float | None
@@ -268,6 +268,12 @@ class Canvas(Protocol):
     async def account(self, account_id: str = "self") -> dict[str, Any]: ...
 
     async def sis_import(self, account_id: str, import_id: int) -> dict[str, Any]: ...
+
+
+class Canvas(CanvasReader, Protocol):
+    """The SIS Imports and accounts APIs: what `submit` needs too."""
+
+    base_url: str
 
     async def create_sis_import(
         self,

@@ -25,7 +25,7 @@ from consumer.core.tracker import ImportRecord
 from consumer.errors import CanvasError, CanvasForbidden, CanvasNotFound, CanvasUnauthorized
 from consumer.observability.metrics import Metrics
 from consumer.pause import pause
-from consumer.ports import Canvas, Clock, ImportStore, Leader, ResultStore
+from consumer.ports import CanvasReader, Clock, ImportStore, Leader, ResultStore
 
 log = structlog.get_logger("sis_consumer.reconciler")
 
@@ -52,7 +52,7 @@ class ReconcileSettings:
 class Reconciler:
     def __init__(
         self,
-        canvas: Canvas,
+        canvas: CanvasReader,
         store: Reconciled,
         metrics: Metrics,
         clock: Clock,

@@ -4,7 +4,7 @@ at it, and a token Canvas refuses makes it back off instead of asking again and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,7 +21,7 @@ from consumer.core.tracker import Observation
 from consumer.errors import CanvasError
 from consumer.lease import SoleLeader
 from consumer.observability.metrics import Metrics
-from consumer.ports import CanvasResponse, SystemClock
+from consumer.ports import SystemClock
 from consumer.reconciler import Reconciler, ReconcileSettings
 from consumer.sandbox.canvas import SimulatedCanvas
 from tests.support.records import NOW, T0
@@ -31,7 +31,6 @@ from tests.waiting import await_until
 class SurprisingCanvas:
     """A Canvas stand-in whose first answers raise what no handler expects (the one stand-in here)."""
 
-    base_url = "https://canvas.example.edu"
     remaining: float | None = None
     most_remaining: float | None = None
 
@@ -47,18 +46,6 @@ class SurprisingCanvas:
 
     async def sis_import(self, account_id: str, import_id: int) -> dict[str, Any]:
         raise AssertionError("no import to ask about")
-
-    async def create_sis_import(
-        self,
-        account_id: str,
-        content: bytes,
-        *,
-        filename: str,
-        params: Mapping[str, str],
-        raw: bool = False,
-        content_type: str = "application/zip",
-    ) -> CanvasResponse:
-        raise AssertionError("the reconciler never creates imports")
 
 
 async def test_an_unexpected_error_while_learning_the_account_does_not_end_the_reconciler(

@@ -24,13 +24,13 @@ from consumer.sandbox.faults import Fault
 from consumer.sandbox.local_sqs import LocalSqs, Queues
 from tests.e2e.daemon import Daemon
 from tests.e2e.test_daemon import send_all
-from tests.e2e.test_shutdown import finished_in_journal, many_imports, queue_counts
+from tests.e2e.test_shutdown import daemons, env, finished_in_journal, many_imports, queue_counts
 from tests.reconcile.conftest import CanvasFactory, DaemonFactory, canvas_for, daemon_for
 from tests.reconcile.helpers import lines
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
-__all__ = ["canvas_for", "daemon_for"]  # the reconciliation tests' fixtures, used here too
+__all__ = ["canvas_for", "daemon_for", "daemons", "env"]  # fixtures of other e2e tests, used here too
 
 OUTAGE = 30.0
 """How long the SQS endpoint stays down."""
@@ -67,22 +67,8 @@ def own_sqs() -> Iterator[LocalSqs]:
         yield sqs
 
 
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        daemon.close()
-
-
 def under_way(daemon: Daemon) -> bool:
     return daemon.sample("sis_consumer_messages_total") >= 15
-
-
-def env_for(queues: Queues, monkeypatch: pytest.MonkeyPatch) -> Queues:
-    for key, value in queues.env().items():
-        monkeypatch.setenv(key, value)
-    return queues
 
 
 @pytest.fixture
@@ -95,7 +81,9 @@ def queues(local_sqs: LocalSqs) -> Queues:
 def test_sqs_down_for_30_seconds_mid_drain(
     own_sqs: LocalSqs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, daemons: list[Daemon]
 ) -> None:
-    queues = env_for(own_sqs.create_queues(max_receive_count=10), monkeypatch)
+    queues = own_sqs.create_queues(max_receive_count=10)
+    for key, value in queues.env().items():
+        monkeypatch.setenv(key, value)
     send_all(queues, many_imports(40))
     daemon = Daemon(queues, tmp_path, SIS_CONSUMER_POLLERS="2", SIS_CONSUMER_VISIBILITY_TIMEOUT="5")
     daemons.append(daemon)
@@ -136,9 +124,9 @@ def queue_counts_when_up(sqs: LocalSqs, queues: Queues) -> tuple[int, int] | Non
 
 
 def test_store_locked_by_another_process_for_a_while(
-    queues: Queues, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, daemons: list[Daemon]
+    env: Queues, tmp_path: Path, daemons: list[Daemon]
 ) -> None:
-    env_for(queues, monkeypatch)
+    queues = env
     daemon = Daemon(queues, tmp_path)
     daemons.append(daemon)
     daemon.start()
@@ -213,9 +201,9 @@ def test_canvas_misbehaving_while_an_import_is_aborted_silently(
 
 
 def test_sigkill_in_the_middle_of_batches_three_times(
-    queues: Queues, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, daemons: list[Daemon]
+    env: Queues, tmp_path: Path, daemons: list[Daemon]
 ) -> None:
-    env_for(queues, monkeypatch)
+    queues = env
     send_all(queues, many_imports(40))
     for _ in range(3):
         daemon = Daemon(queues, tmp_path, SIS_CONSUMER_POLLERS="2", SIS_CONSUMER_VISIBILITY_TIMEOUT="3")
