@@ -14,6 +14,7 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,7 +82,9 @@ def queues(local_sqs: LocalSqs) -> Queues:
 def test_sqs_down_for_30_seconds_mid_drain(
     own_sqs: LocalSqs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, daemons: list[Daemon]
 ) -> None:
-    queues = own_sqs.create_queues(max_receive_count=10)
+    # A name of its own: moto's queues are global to the process, and the session's server made
+    # `canvas-live-events-sandbox-1` already.
+    queues = own_sqs.create_queues(f"canvas-live-events-outage-{uuid.uuid4().hex[:8]}", max_receive_count=10)
     for key, value in queues.env().items():
         monkeypatch.setenv(key, value)
     send_all(queues, many_imports(40))
