@@ -16,10 +16,11 @@ from consumer import __version__
 from consumer.adapters.canvas import open_canvas
 from consumer.app import Signals, serve
 from consumer.config import Settings, from_env, parse_duration
+from consumer.core.resolve import RESOLUTIONS, Unresolvable, resolution
 from consumer.core.sis_import import result_summary
 from consumer.core.states import State
 from consumer.core.stuck import stuck_imports
-from consumer.errors import CanvasError, ConfigError, ConsumerError
+from consumer.errors import CanvasError, CanvasUnanswered, ConfigError, ConsumerError
 from consumer.observability import logging as logs
 from consumer.ports import SystemClock
 from consumer.stores import copy_store, init_store, open_store
@@ -49,6 +50,23 @@ def _parser() -> argparse.ArgumentParser:
         "--since", help="only imports first seen after this ISO 8601 time or this long ago (e.g. 24h)"
     )
     commands.add_parser("check-config", help="print the effective configuration, secrets masked")
+    resolve = commands.add_parser(
+        "resolve",
+        help="record how an import ended when only a person can tell (aborted in Canvas, orphaned)",
+        description="Record what you found about an unfinished import the daemon cannot settle by "
+        "itself: aborted in Canvas without a token to see it, an orphaned `initializing`, a job that "
+        "died. The finish is journaled with your reason and counted once by the running daemon.",
+    )
+    resolve.add_argument("account", metavar="ACCOUNT", help="the root account UUID (the `account` label)")
+    resolve.add_argument("sis_batch_id", metavar="SIS_BATCH_ID", type=int, help="the import's id")
+    resolve.add_argument(
+        "--as",
+        dest="state",
+        required=True,
+        choices=[s.value for s in RESOLUTIONS],
+        help="how the import ended",
+    )
+    resolve.add_argument("--why", required=True, help="your reason, for the journal (who, what you saw)")
     _sandbox_parser(
         commands.add_parser("sandbox", help="a local SQS and a simulated Canvas for your own scripts")
     )
@@ -139,6 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_imports(settings, args.json, args.state, args.since))
         if args.command == "check-config":
             return _check_config(settings)
+        if args.command == "resolve":
+            return asyncio.run(
+                _resolve(settings, args.account, args.sis_batch_id, State(args.state), args.why)
+            )
         if args.command == "submit":
             return asyncio.run(_submit(settings, args))
         if args.command == "store":
@@ -224,11 +246,16 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
         )
     if not args.file.is_file():
         raise ConfigError(f"{args.file}: no such file")
+    # Checked before the first request: a typo must not leave an import behind in Canvas.
+    give_up_after = _positive_duration("--timeout", args.timeout)
+    api_interval = _positive_duration("--api-interval", args.api_interval)
     options = ImportOptions(**{f.name: getattr(args, f.name) for f in fields(ImportOptions)})
     clock = SystemClock()
     async with (
         open_store(settings) as store,
-        open_canvas(settings.canvas_url, settings.canvas_token) as canvas,
+        open_canvas(
+            settings.canvas_url, settings.canvas_token, request_seconds=settings.canvas_timeout
+        ) as canvas,
     ):
         try:
             submitted = await submit(
@@ -240,6 +267,13 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
                 account_ref=args.account_id,
                 raw=args.raw,
             )
+        except CanvasUnanswered as exc:
+            print(
+                f"sis-consumer: Canvas did not answer the import's POST ({exc}), but may have created "
+                "the import: look for it (`sis-consumer imports`, the Canvas UI) before submitting again",
+                file=sys.stderr,
+            )
+            return EXIT_SUBMIT_FAILED
         except CanvasError as exc:
             print(f"sis-consumer: Canvas did not take the import: {exc}", file=sys.stderr)
             return EXIT_SUBMIT_FAILED
@@ -253,8 +287,8 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
                 canvas=canvas,
                 store=store,
                 clock=clock,
-                give_up_after=parse_duration(args.timeout),
-                api_interval=parse_duration(args.api_interval),
+                give_up_after=give_up_after,
+                api_interval=api_interval,
             )
         except CanvasError as exc:  # 401/403/404 while following: not a verdict on the import
             print(f"sis-consumer: could not follow the import: {exc}", file=sys.stderr)
@@ -263,6 +297,36 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
     if outcome is None:
         print(f"sis-consumer: timed out after {args.timeout}; the import goes on in Canvas", file=sys.stderr)
     return exit_code(outcome)
+
+
+async def _resolve(settings: Settings, account: str, sis_batch_id: int, state: State, why: str) -> int:
+    """The operator's word on one import; a store opened without an owner leaves the finish for the
+    daemon's watchdog to count, as `submit` does."""
+    now = datetime.now(UTC)
+    async with open_store(settings) as store:
+        record = await store.record(account, sis_batch_id)
+        try:
+            obs = resolution(record, (account, sis_batch_id), state, why, now)
+        except Unresolvable as exc:
+            print(f"sis-consumer: {exc}", file=sys.stderr)
+            return 1
+        applied = await store.apply(obs, now, "operator")
+    was = "unknown" if record is None else record.state.value
+    print(
+        f"import {sis_batch_id} of account {account}: {was} -> {applied.record.state.value}"
+        " (journaled; a running daemon counts the finish within a few seconds)"
+    )
+    return 0
+
+
+def _positive_duration(option: str, text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {exc}") from exc
+    if seconds <= 0:
+        raise ConfigError(f"{option}: {text!r} is not more than zero")
+    return seconds
 
 
 async def _store(settings: Settings, args: argparse.Namespace) -> int:

@@ -22,6 +22,8 @@ NO_TOKEN_NOTE: Final = "(not set: silent aborts and lost events cannot be detect
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+_QUERY = re.compile(r"[?#].*$", re.DOTALL)
 _QUEUE_REGION = re.compile(r"^https://sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
 
 
@@ -46,6 +48,12 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+def masked_url(url: str) -> str:
+    """The URL without what may be a secret: its `user:password@` and its query string."""
+    url = _USERINFO.sub(r"\1[REDACTED]@", url, count=1)
+    return _QUERY.sub("?[REDACTED]", url, count=1)
 
 
 def parse_duration(text: str) -> float:
@@ -75,6 +83,7 @@ class Settings:
     gauge_interval: float = 5.0
     reconcile_after: float = 600.0
     reconcile_spacing: float = 1.0
+    canvas_timeout: float = 60.0
     stuck_never_started: float = 1800.0
     stuck_running: float = 7200.0
     stuck_orphaned: float = 900.0
@@ -127,6 +136,8 @@ class Settings:
                 value = sorted(value)
             elif f.name == "intake_rules":
                 value = [rule.describe() for rule in value]
+            elif f.name.endswith("_url") and isinstance(value, str):
+                value = masked_url(value)
             out[f.name] = value
         if self.canvas_token is None:
             out["canvas_token"] = NO_TOKEN_NOTE
@@ -140,6 +151,7 @@ _DURATIONS: Final = {
     "GAUGE_INTERVAL": "gauge_interval",
     "RECONCILE_AFTER": "reconcile_after",
     "RECONCILE_SPACING": "reconcile_spacing",
+    "CANVAS_TIMEOUT": "canvas_timeout",
     "STUCK_NEVER_STARTED": "stuck_never_started",
     "STUCK_RUNNING": "stuck_running",
     "STUCK_ORPHANED": "stuck_orphaned",
@@ -147,6 +159,19 @@ _DURATIONS: Final = {
     "LEASE": "lease",
     "JOURNAL_RETENTION": "journal_retention",
 }
+
+
+_FLOORS: Final = {
+    "GAUGE_INTERVAL": ("gauge_interval", 0.1, "100ms"),
+    "RECONCILE_AFTER": ("reconcile_after", 1.0, "1s"),
+    "RECONCILE_SPACING": ("reconcile_spacing", 0.01, "10ms"),
+    "CANVAS_TIMEOUT": ("canvas_timeout", 1.0, "1s"),
+    "STUCK_NEVER_STARTED": ("stuck_never_started", 1.0, "1s"),
+    "STUCK_RUNNING": ("stuck_running", 1.0, "1s"),
+    "STUCK_ORPHANED": ("stuck_orphaned", 1.0, "1s"),
+    "STUCK_SILENT": ("stuck_silent", 1.0, "1s"),
+}
+"""Durations a timer loop waits between two rounds (or on which a verdict flips): zero is a busy loop."""
 
 
 def from_env(env: Mapping[str, str]) -> Settings:
@@ -245,7 +270,11 @@ def from_env(env: Mapping[str, str]) -> Settings:
 
 
 def _cross_checks(s: Settings) -> list[str]:
-    problems = []
+    problems = [
+        f"{PREFIX}{name} must be at least {shown}"
+        for name, (attr, floor, shown) in _FLOORS.items()
+        if getattr(s, attr) < floor
+    ]
     if not 1 <= s.visibility_timeout <= 43200:
         problems.append(f"{PREFIX}VISIBILITY_TIMEOUT must be between 1s and 12h (SQS's range)")
     if s.shutdown_grace < 1:

@@ -73,6 +73,24 @@ class ImportStore(Protocol):
         """
         ...
 
+    async def journal(self, account: str, sis_batch_id: int) -> list[JournalEntry]:
+        """Every observation of one import the journal still holds, oldest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One observation as the journal recorded it."""
+
+    recorded_at: datetime
+    source: str
+    state: State
+    observed_at: datetime
+    verdict: str
+    message_id: str | None = None
+    note: str | None = None
+    """An operator's reason (`sis-consumer resolve`)."""
+
 
 class SubmissionStore(Protocol):
     """What `submit` wrote down before and after each POST, and the accounts it learned."""
@@ -291,13 +309,13 @@ class CanvasResponse:
     next_url: str | None = None
 
 
-class Canvas(Protocol):
-    """The SIS Imports and accounts APIs, one request at a time per token.
+class CanvasReader(Protocol):
+    """What the reconciler asks Canvas: the accounts API and SisImport lookups, one request at a
+    time per token.
 
     Failures raise `consumer.errors.CanvasError` subclasses; `retryable` ones may succeed later.
     """
 
-    base_url: str
     remaining: float | None
     """`X-Rate-Limit-Remaining` of the latest response."""
     most_remaining: float | None
@@ -306,6 +324,12 @@ class Canvas(Protocol):
     async def account(self, account_id: str = "self") -> dict[str, Any]: ...
 
     async def sis_import(self, account_id: str, import_id: int) -> dict[str, Any]: ...
+
+
+class Canvas(CanvasReader, Protocol):
+    """The SIS Imports and accounts APIs: what `submit` needs too."""
+
+    base_url: str
 
     async def create_sis_import(
         self,

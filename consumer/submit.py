@@ -19,7 +19,7 @@ from consumer.core.sis_import import api_observation
 from consumer.core.states import State, is_finished
 from consumer.core.submission import ImportOptions as ImportOptions  # the library's API since 0.1
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
-from consumer.errors import CanvasError
+from consumer.errors import CanvasError, CanvasUnanswered
 from consumer.ports import Canvas, Clock, ImportStore, SubmissionStore
 
 EXTENSIONS = {".zip": ("zip", "application/zip"), ".csv": ("csv", "text/csv"), ".xml": ("xml", "text/xml")}
@@ -128,6 +128,8 @@ async def submit_content(
             error=str(exc),
             request_id=exc.request_id,
         )
+        if exc.retryable and not exc.nothing_sent:  # a 5xx, a timeout: Canvas may have created it anyway
+            raise CanvasUnanswered(str(exc), exc.status, exc.request_id) from exc
         raise
     sis_import = response.body if isinstance(response.body, dict) else {}
     obs = api_observation(sis_import, account=account, account_id=account_id, now=clock.now())

@@ -96,6 +96,8 @@ def journal(
     }
     if message_id is not None:
         entry["message_id"] = s(message_id)
+    if obs.note is not None:
+        entry["note"] = s(obs.note)
     return {"Put": {"Item": entry}}
 
 

@@ -43,9 +43,9 @@ from consumer.core.correlate import creator, join_answer, join_event, wants_subm
 from consumer.core.outbox import Claimed, decode_effects
 from consumer.core.states import State
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
-from consumer.core.tracker import Applied, ImportRecord, Observation, Origin, apply
+from consumer.core.tracker import Applied, ImportRecord, Observation, Origin, apply, worth_journaling
 from consumer.errors import AlreadySubmitted, StoreUnavailable
-from consumer.ports import LeaseToken
+from consumer.ports import JournalEntry, LeaseToken
 
 ATTEMPTS: Final = 8
 """Reads and re-applies after a conflict before a change is given up (and its message retried)."""
@@ -95,7 +95,8 @@ class DynamoStore:
     ) -> None:
         """What follows a committed change, each its own write: the journal entry, the account's
         last success, the link of a 400's submission to the batch it left behind."""
-        await self.db.write([w.journal(obs, now, message_id, result, self._retention)])
+        if worth_journaling(obs, result):
+            await self.db.write([w.journal(obs, now, message_id, result, self._retention)])
         success = w.last_success(result)
         if success is not None:
             with contextlib.suppress(Conflict):  # the account has a later success already
@@ -210,6 +211,29 @@ class DynamoStore:
 
     async def ping(self) -> None:
         await self.db.call("GetItem", TableName=self.db.table, Key=w.LAST_EVENT)
+
+    async def journal(self, account: str, sis_batch_id: int) -> list[JournalEntry]:
+        query = self.db.pages(
+            "Query",
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :journal)",
+            ExpressionAttributeValues={
+                ":pk": import_key(account, sis_batch_id)["pk"],
+                ":journal": s("JOURNAL#"),
+            },
+            ConsistentRead=True,
+        )
+        return [
+            JournalEntry(
+                recorded_at=datetime.fromisoformat(i["sk"]["S"].split("#")[1]),
+                source=i["source"]["S"],
+                state=State(i["observed_state"]["S"]),
+                observed_at=datetime.fromisoformat(i["observed_at"]["S"]),
+                verdict=i["verdict"]["S"],
+                message_id=i["message_id"]["S"] if "message_id" in i else None,
+                note=i["note"]["S"] if "note" in i else None,
+            )
+            async for i in query
+        ]
 
     # -- submissions -----------------------------------------------------------------------------
 

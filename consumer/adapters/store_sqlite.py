@@ -47,9 +47,10 @@ from consumer.core.tracker import (
     ImportRecord,
     Observation,
     apply,
+    worth_journaling,
 )
 from consumer.errors import AlreadySubmitted, StoreUnavailable
-from consumer.ports import Export, LeaseToken, SavedResult
+from consumer.ports import Export, JournalEntry, LeaseToken, SavedResult
 
 T = TypeVar("T")
 
@@ -136,13 +137,13 @@ def describe_effects(effects: Sequence[Effect]) -> str:
 
 class SqliteStore:
     def __init__(
-        self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, path: Path, owner: str | None = None
+        self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, owner: str | None = None
     ) -> None:
         self._conn = conn
         self._executor = executor
         self._owner = owner
         """Who counts the effects this store commits: a daemon, or None (a command: a daemon claims them)."""
-        self._wal = Path(f"{path}-wal")
+        self._wal = Path(conn.execute("PRAGMA database_list").fetchone()[2] + "-wal")
         self._synced_changes = 0
         self._syncing = asyncio.Lock()
 
@@ -162,7 +163,8 @@ class SqliteStore:
             result = _join_submission(conn, old, apply(old, obs, now), now)
             if old is None or result.changed:
                 _write(conn, result.record)
-            self._journal(conn, obs, now, message_id, result)
+            if worth_journaling(obs, result):
+                self._journal(conn, obs, now, message_id, result)
             self._outbox(conn, result, now)
         return result
 
@@ -339,7 +341,7 @@ class SqliteStore:
     ) -> None:
         conn.execute(
             "INSERT INTO journal (recorded_at, account, sis_batch_id, source, state, observed_at,"
-            " message_id, verdict, effects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " message_id, verdict, effects, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 ts(now),
                 obs.account,
@@ -350,6 +352,7 @@ class SqliteStore:
                 message_id,
                 result.verdict.value,
                 describe_effects(result.effects),
+                obs.note,
             ),
         )
 
@@ -533,6 +536,25 @@ class SqliteStore:
     async def ping(self) -> None:
         await self._call(lambda: self._conn.execute("SELECT 1").fetchone())
 
+    async def journal(self, account: str, sis_batch_id: int) -> list[JournalEntry]:
+        query = (
+            "SELECT recorded_at, source, state, observed_at, verdict, message_id, note FROM journal"
+            " WHERE account = ? AND sis_batch_id = ? ORDER BY seq"
+        )
+        rows = await self._call(lambda: self._conn.execute(query, (account, sis_batch_id)).fetchall())
+        return [
+            JournalEntry(
+                recorded_at=datetime.fromisoformat(r["recorded_at"]),
+                source=r["source"],
+                state=State(r["state"]),
+                observed_at=datetime.fromisoformat(r["observed_at"]),
+                verdict=r["verdict"],
+                message_id=r["message_id"],
+                note=r["note"],
+            )
+            for r in rows
+        ]
+
 
 def open_sqlite(
     path: Path, *, owner: str | None = None, retention_seconds: float = 90 * 86400
@@ -557,7 +579,7 @@ async def _open(path: Path, owner: str | None, retention_seconds: float) -> Asyn
         await prune_past(path, executor, retention_seconds)
         upkeep = asyncio.create_task(maintain(path, executor, retention_seconds))
     try:
-        yield SqliteStore(conn, executor, path, owner)
+        yield SqliteStore(conn, executor, owner)
     finally:
         if upkeep is not None:
             upkeep.cancel()

@@ -64,11 +64,16 @@ def stuck_reason(
 def stuck_imports(
     unfinished: Iterable[ImportRecord], *, now: datetime, limits: StuckThresholds
 ) -> dict[tuple[str, int], StuckReason]:
-    """Judge every unfinished import against the others of its account."""
+    """Judge every unfinished import against the others of its account.
+
+    An import running too long is probably dead (a silent abort, a job that died): it does not
+    make its account busy, or one dead import would hide every later one that never starts.
+    """
     records = list(unfinished)
     running: dict[str, set[int]] = {}
     for r in records:
-        if r.state in RUNNING:
+        verdict = stuck_reason(r, now=now, account_busy=True, limits=limits)
+        if r.state in RUNNING and verdict is not StuckReason.RUNNING_TOO_LONG:
             running.setdefault(r.account, set()).add(r.sis_batch_id)
     verdicts: dict[tuple[str, int], StuckReason] = {}
     for r in records:

@@ -256,7 +256,7 @@ async def test_sis_event_is_processed_once_the_store_has_room_again(rig: Rig) ->
 
     await rig.store_pragma("PRAGMA max_page_count = 1073741823")
 
-    # It comes back after its backoff (at most 10 s on the first retry).
+    # It comes back after its backoff (10-11 s after the first receive).
     await rig.wait_for(lambda: rig.messages("deleted") == 1, "the message to be deleted", timeout=25)
     await finish(rig, task)
     assert [r.sis_batch_id for r in await rig.store.records()] == [9]
