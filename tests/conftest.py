@@ -1,15 +1,18 @@
 """Fixtures shared by every test: a real SQS endpoint and a DynamoDB endpoint (moto's HTTP server) on
-loopback, one each per session, and a fresh Live Events queue + DLQ per test (from the sandbox's
-reusable fixtures)."""
+loopback, one each per session, and a fresh Live Events queue + DLQ per test.
+
+The sandbox's reusable fixtures (`consumer.sandbox.fixtures`: `local_sqs`, `queues`, the simulated
+Canvas and its knobs) and the daemon-with-Canvas fixtures (`tests.support.fixtures`) are plugins, so
+every test package sees them without importing another package's conftest.
+"""
 
 from collections.abc import Iterator
 
 import pytest
 
-from consumer.sandbox.fixtures import local_sqs, queues
 from tests.support.dynamodb import LocalDynamoDB
 
-__all__ = ["local_sqs", "queues"]
+pytest_plugins = ["consumer.sandbox.fixtures", "tests.support.fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,8 @@ from consumer.adapters.sqs import SqsQueue
 from consumer.app import CRASHED_EXIT, FORCED_EXIT, Signals, _run_until_stopped
 from consumer.observability.http import Health
 from consumer.worker import PollSettings, Worker
-from tests.adapters.test_worker import GatedHandler, Rig, rig, sis_event
-
-__all__ = ["rig"]
+from tests.support.live_events import sis_event
+from tests.support.worker_rig import GatedHandler, Rig
 
 
 class BrokenQueue(SqsQueue):
@@ -33,7 +32,7 @@ def worker_for(rig: Rig, queue: SqsQueue, handler: GatedHandler | None = None) -
 
 async def test_a_worker_that_crashes_ends_the_run_with_a_failure_exit_code(rig: Rig) -> None:
     worker = worker_for(rig, BrokenQueue(rig.queue))
-    await rig.send(sis_event(batch=21))
+    await rig.send(sis_event(sis_batch_id=21))
 
     code = await asyncio.wait_for(_run_until_stopped(worker, [], Signals(), grace=5), 30)
 
@@ -44,7 +43,7 @@ async def test_a_stop_ends_within_the_grace_even_when_a_batch_never_settles(rig:
     stuck = GatedHandler(rig.store, rig.metrics)  # never released
     worker = worker_for(rig, rig.queue, stuck)
     signals = Signals()
-    await rig.send(sis_event(batch=22))
+    await rig.send(sis_event(sis_batch_id=22))
     run = asyncio.create_task(_run_until_stopped(worker, [], signals, grace=2))
     await asyncio.wait_for(stuck.entered.wait(), 15)
     loop = asyncio.get_running_loop()

@@ -16,7 +16,7 @@ from consumer.core.tracker import Applied, Observation
 from consumer.handler import GIVE_UP_AFTER, MessageHandler
 from consumer.observability.metrics import Metrics
 from consumer.ports import SystemClock
-from tests.live_events import sis_event
+from tests.support.live_events import sis_event
 from tests.support.records import ACCOUNT, T0
 
 

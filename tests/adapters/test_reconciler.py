@@ -25,7 +25,7 @@ from consumer.ports import SystemClock
 from consumer.reconciler import Reconciler, ReconcileSettings
 from consumer.sandbox.canvas import SimulatedCanvas
 from tests.support.records import NOW, T0
-from tests.waiting import await_until
+from tests.support.waiting import await_until
 
 
 class SurprisingCanvas:

@@ -13,7 +13,7 @@ from consumer.ack import Message
 from consumer.adapters.sqs import SqsQueue, open_queue
 from consumer.errors import QueueError
 from consumer.sandbox.local_sqs import LocalSqs, Queues
-from tests.waiting import await_until
+from tests.support.waiting import await_until
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -23,7 +23,7 @@ from consumer.sandbox.local_sqs import Queues
 from tests.bench import node
 from tests.bench.corpus import Corpus
 from tests.bench.fauxqs import client_env
-from tests.e2e.daemon import Daemon
+from tests.support.daemon import Daemon
 
 FINISHED_METRIC = "canvas_sis_imports_finished_total"
 MESSAGES_METRIC = "sis_consumer_messages_total"

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from tests.live_events import LEAKED_TOKEN, SHARD, canvas_time, sis_event
+from consumer.sandbox.live_events import event_time as canvas_time
+from tests.support.live_events import LEAKED_TOKEN, SHARD, sis_event
 
 HOST: Final = "canvas.example.edu"
 SIS_SHARE: Final = 0.05

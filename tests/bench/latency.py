@@ -24,7 +24,7 @@ from typing import Any
 from tests.bench import corpus, measure
 from tests.bench.contenders import FINISHED_METRIC, ready_daemon
 from tests.bench.fauxqs import Fauxqs, SqsApi
-from tests.live_events import sis_event
+from tests.support.live_events import sis_event
 
 SIS_EVENTS_PER_IMPORT = 4
 

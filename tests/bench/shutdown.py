@@ -27,7 +27,7 @@ from pathlib import Path
 from aiobotocore.session import get_session
 
 from consumer.sandbox.local_sqs import FAKE_CREDENTIALS, REGION, LocalSqs, Queues
-from tests.e2e.daemon import Daemon
+from tests.support.daemon import Daemon
 
 POLLERS = 4  # SIS_CONSUMER_POLLERS' default
 WAITS = (20, 10, 5)

@@ -16,7 +16,7 @@ from typing import Any
 from tests.bench import corpus, measure
 from tests.bench.contenders import FINISHED_METRIC, MESSAGES_METRIC, ready_daemon
 from tests.bench.fauxqs import Fauxqs
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from consumer.core.stuck import StuckReason
-from tests.deploy import check_dashboard as check
+from tests.support import dashboard as check
 
 REQUIRED_DASHBOARD_METRICS = {
     "canvas_sis_imports_finished_total",

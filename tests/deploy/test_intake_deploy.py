@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from consumer.core.intake_rules import load_rules
-from tests.deploy import check_dashboard as check
+from tests.support import dashboard as check
 
 INTAKE_RESOURCES = {
     "IntakeDeadLetterQueue",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from tests.deploy import lockfile
+from tests.support import lockfile
 
 RUNTIME = lockfile.RUNTIME_LOCK.read_text(encoding="utf-8")
 

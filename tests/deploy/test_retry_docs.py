@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from consumer.ack import retry_floor, ride_out_seconds
-from tests.deploy import check_dashboard as check
+from tests.support import dashboard as check
 
 README = Path(__file__).parents[2] / "README.md"
 EN_DASH = "\u2013"

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import boto3
 import pytest
-from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 from consumer.sandbox.local_sqs import Queues
-from tests.e2e.daemon import Daemon
-from tests.live_events import LEAKED_TOKEN, lifecycle, other_event, sis_event, sns_wrapped
-from tests.waiting import wait_until
+from tests.support.daemon import Daemon
+from tests.support.live_events import LEAKED_TOKEN, lifecycle, other_event, sis_event, sns_wrapped
+from tests.support.queue_state import queue_counts, send_all
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -58,15 +58,6 @@ def corpus() -> tuple[list[str], int]:
     bodies = sis + others + MALFORMED
     rng.shuffle(bodies)
     return bodies, len(others)
-
-
-def send_all(queues: Queues, bodies: list[str]) -> None:
-    sqs = boto3.client("sqs", endpoint_url=queues.endpoint_url, region_name=queues.region)
-    for i in range(0, len(bodies), 10):
-        entries: list[SendMessageBatchRequestEntryTypeDef] = [
-            {"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i : i + 10])
-        ]
-        assert not sqs.send_message_batch(QueueUrl=queues.queue_url, Entries=entries).get("Failed")
 
 
 def dlq_bodies(queues: Queues) -> list[str]:
@@ -153,12 +144,7 @@ def test_malformed_messages_reach_the_dlq_and_leave_the_queue(drained: tuple[Dae
     daemon, queues, _ = drained
     assert daemon.stop() == 0
     assert sorted(dlq_bodies(queues)) == sorted(MALFORMED)
-    sqs = boto3.client("sqs", endpoint_url=queues.endpoint_url, region_name=queues.region)
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queues.queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    assert attributes == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
+    assert queue_counts(queues) == (0, 0)
 
 
 def test_a_token_in_metadata_url_appears_nowhere(drained: tuple[Daemon, Queues, int]) -> None:

@@ -13,8 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from consumer.sandbox.local_sqs import free_port
-from tests.e2e.daemon import SIS_CONSUMER
-from tests.waiting import wait_until
+from tests.support.daemon import SIS_CONSUMER
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -23,15 +23,14 @@ from moto.server import ThreadedMotoServer
 
 from consumer.sandbox.faults import Fault
 from consumer.sandbox.local_sqs import LocalSqs, Queues
-from tests.e2e.daemon import Daemon
-from tests.e2e.test_daemon import send_all
-from tests.e2e.test_shutdown import daemons, env, finished_in_journal, many_imports, queue_counts
-from tests.reconcile.conftest import CanvasFactory, DaemonFactory, canvas_for, daemon_for
-from tests.reconcile.helpers import lines
-from tests.waiting import wait_until
+from tests.support.daemon import Daemon, finished_in_journal
+from tests.support.fixtures import CanvasFactory, DaemonFactory
+from tests.support.live_events import many_imports
+from tests.support.queue_state import queue_counts, send_all
+from tests.support.reconcile import lines
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
-__all__ = ["canvas_for", "daemon_for", "daemons", "env"]  # fixtures of other e2e tests, used here too
 
 OUTAGE = 30.0
 """How long the SQS endpoint stays down."""

@@ -13,8 +13,8 @@ import pytest
 from consumer.sandbox.knobs import Knobs, Outcome
 from consumer.sandbox.local_sqs import LocalSqs
 from consumer.sandbox.stack import Sandbox
-from tests.e2e.daemon import Daemon
-from tests.e2e.paging import (
+from tests.support.daemon import Daemon
+from tests.support.paging import (
     Webhook,
     alertmanager,
     derive_rules,
@@ -23,7 +23,7 @@ from tests.e2e.paging import (
     has_series,
     prometheus,
 )
-from tests.waiting import await_until
+from tests.support.waiting import await_until
 
 pytestmark = pytest.mark.e2e
 

@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from consumer.sandbox.local_sqs import Queues
-from tests.e2e.clients import (
+from tests.support.clients import (
     Target,
     canvasapi_client,
     contrib_client,
@@ -33,8 +33,8 @@ from tests.e2e.clients import (
     curl_imports,
     curl_restore,
 )
-from tests.e2e.daemon import SIS_CONSUMER, Daemon
-from tests.waiting import wait_until
+from tests.support.daemon import SIS_CONSUMER, Daemon
+from tests.support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.e2e,

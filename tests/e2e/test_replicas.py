@@ -16,10 +16,10 @@ import pytest
 
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.local_sqs import LocalSqs, Queues
-from tests.e2e.daemon import Daemon
-from tests.reconcile.canvas_thread import CanvasThread
+from tests.support.canvas_thread import CanvasThread
+from tests.support.daemon import Daemon
 from tests.support.dynamodb import LocalDynamoDB, create_table, dynamodb_env, environment, new_table_name
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

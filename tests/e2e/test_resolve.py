@@ -12,12 +12,12 @@ from consumer.adapters.store_dynamodb import open_dynamodb
 from consumer.core.states import State
 from consumer.core.tracker import Finished, Observation
 from consumer.sandbox.local_sqs import REGION, Queues
-from tests.e2e.daemon import Daemon
-from tests.e2e.test_daemon import send_all
-from tests.live_events import lifecycle
 from tests.support.cli import clean_env, run_cli
+from tests.support.daemon import Daemon
 from tests.support.dynamodb import LocalDynamoDB, create_table, dynamodb_env, environment, new_table_name
-from tests.waiting import wait_until
+from tests.support.live_events import lifecycle
+from tests.support.queue_state import send_all
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

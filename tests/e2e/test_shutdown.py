@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import signal
-import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import boto3
 import pytest
 
 from consumer.sandbox.local_sqs import Queues
-from tests.e2e.daemon import Daemon
-from tests.e2e.test_daemon import send_all
-from tests.live_events import lifecycle, other_event, sis_event
-from tests.waiting import wait_until
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
+from tests.support.daemon import Daemon, finished_in_journal
+from tests.support.live_events import many_imports, sis_event
+from tests.support.queue_state import queue_counts, send_all
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 START = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
-STATES = ["initializing", "created", "importing", "imported"]
-
-
-def many_imports(n: int) -> list[str]:
-    bodies: list[str] = []
-    for batch in range(1, n + 1):
-        events = lifecycle(
-            account_uuid="acct-uuid-a", account_id=1, sis_batch_id=batch, states=STATES, start=START
-        )
-        bodies += [*events, events[-1], other_event("logged_in", batch)]
-    return bodies
 
 
 IMPORTS = 30
@@ -43,46 +24,6 @@ IMPORTS = 30
 slows with depth: on a busy machine, twice as many did not drain within a minute."""
 DRAINED = {"timeout": 90, "interval": 0.5}
 """A deadline for the rest of the queue to drain, polled gently (the poll costs moto CPU)."""
-
-
-@functools.cache
-def sqs_client(endpoint_url: str, region: str) -> SQSClient:
-    return boto3.client("sqs", endpoint_url=endpoint_url, region_name=region)
-
-
-def queue_counts(queues: Queues) -> tuple[int, int]:
-    sqs = sqs_client(queues.endpoint_url, queues.region)
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queues.queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]), int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
-
-
-def finished_in_journal(db: Path) -> dict[int, int]:
-    """How many committed transitions finished each import: the durable count."""
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT sis_batch_id, COUNT(*) FROM journal WHERE effects LIKE '%Finished%' GROUP BY sis_batch_id"
-        ).fetchall()
-    return dict(rows)
-
-
-@pytest.fixture
-def env(queues: Queues, monkeypatch: pytest.MonkeyPatch) -> Queues:
-    for key, value in queues.env().items():
-        monkeypatch.setenv(key, value)
-    return queues
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        daemon.close()
 
 
 def test_sigterm_mid_drain_exits_0_and_strands_nothing(

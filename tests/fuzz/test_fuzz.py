@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consumer.core.events import MAX_BODY_CHARS
-from tests.fuzz.bodies import ACCOUNTS, OTHER_NAMES, STATES, WEIRD_TIMES, Mutator
-from tests.fuzz.campaign import Campaign, Problem
+from tests.support.fuzz_bodies import ACCOUNTS, OTHER_NAMES, STATES, WEIRD_TIMES, Mutator
+from tests.support.fuzz_campaign import Campaign, Problem
 
 BODIES = 100_000
 EXAMPLES = 1_000

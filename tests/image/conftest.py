@@ -9,23 +9,19 @@ from __future__ import annotations
 import os
 import secrets
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from consumer.sandbox.local_sqs import LocalSqs, Queues, free_port
-from tests.image import base
-from tests.image.podman import Podman, PodmanError
-from tests.waiting import wait_until
+from consumer.sandbox.local_sqs import LocalSqs, free_port
+from tests.support import image_base as base
+from tests.support.image import CA_TARGET, FIGURES, Container
+from tests.support.podman import Podman, PodmanError
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
-CA_TARGET = "/etc/ssl/certs/ca-certificates.crt"
-FIGURES: dict[str, str] = {}
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -71,40 +67,6 @@ def image(podman: Podman) -> Iterator[str]:
         yield tag
     finally:
         podman("rmi", tag, check=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Container:
-    podman: Podman
-    name: str
-    port: int
-    queues: Queues
-    token: str
-
-    def exec(self, *args: str, check: bool = True) -> str:
-        return self.podman("exec", self.name, *args, check=check).stdout
-
-    def status(self, path: str) -> int:
-        """HTTP status of the daemon's endpoint, asked from outside the container."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as exc:
-            return exc.code
-        except (urllib.error.URLError, ConnectionError):
-            return 0
-
-    def ready(self) -> bool:
-        if self.status("/readyz") == 200:
-            return True
-        (inspected,) = self.podman.inspect(self.name)
-        if not inspected["State"]["Running"]:
-            raise AssertionError(f"the container exited:\n{self.logs()[-3000:]}")
-        return False
-
-    def logs(self) -> str:
-        done = self.podman("logs", self.name)
-        return done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from consumer.sandbox.local_sqs import LocalSqs
-from tests.image import base
-from tests.image.conftest import CA_TARGET, FIGURES, Container
-from tests.image.podman import Podman
-from tests.live_events import lifecycle
-from tests.waiting import wait_until
+from tests.support import image_base as base
+from tests.support.image import CA_TARGET, FIGURES, Container
+from tests.support.live_events import lifecycle
+from tests.support.podman import Podman
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(900)]
 

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from consumer.sandbox.local_sqs import DropFolder, LocalSqs
-from tests.e2e.daemon import Daemon
-from tests.intake.conftest import MAX_BYTES, RULES, TERM
-from tests.reconcile.canvas_thread import CanvasThread
-from tests.reconcile.helpers import FAST
-from tests.submit.helpers import USERS_CSV
+from tests.support.canvas_thread import CanvasThread
 from tests.support.cli import run_cli
-from tests.waiting import wait_until
+from tests.support.daemon import Daemon
+from tests.support.drop_folder import MAX_BYTES, RULES, TERM
+from tests.support.reconcile import FAST
+from tests.support.sis_files import USERS_CSV
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -24,14 +24,11 @@ from consumer.intake import IntakeHandler, IntakeReporter
 from consumer.observability.metrics import Metrics
 from consumer.ports import CanvasResponse, SystemClock
 from consumer.sandbox.canvas import SimulatedCanvas
-from consumer.sandbox.fixtures import canvas, canvas_accounts, knobs, sqs_publisher
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.local_sqs import REGION, DropFolder, LocalSqs, Queues
-from tests.intake.conftest import RULES
-from tests.submit.helpers import ACCOUNT_ID, USERS_CSV
-from tests.waiting import await_until
-
-__all__ = ["canvas", "canvas_accounts", "knobs", "sqs_publisher"]
+from tests.support.drop_folder import RULES
+from tests.support.sis_files import ACCOUNT_ID, USERS_CSV
+from tests.support.waiting import await_until
 
 KEY = "nightly/users.csv"
 

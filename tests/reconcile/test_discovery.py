@@ -10,9 +10,9 @@ from datetime import datetime
 
 import pytest
 
-from tests.reconcile.conftest import CanvasFactory, DaemonFactory
-from tests.reconcile.helpers import GAUGE_INTERVAL, LOADED, RECONCILE_AFTER, SLACK, lines, one
-from tests.waiting import wait_until
+from tests.support.fixtures import CanvasFactory, DaemonFactory
+from tests.support.reconcile import GAUGE_INTERVAL, LOADED, RECONCILE_AFTER, SLACK, lines, one
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -9,10 +9,10 @@ import subprocess
 import pytest
 
 from consumer.sandbox.local_sqs import Queues
-from tests.e2e.daemon import SIS_CONSUMER
-from tests.reconcile.conftest import DaemonFactory
-from tests.reconcile.helpers import NO_CANVAS, SLACK, lines
-from tests.waiting import wait_until
+from tests.support.daemon import SIS_CONSUMER
+from tests.support.fixtures import DaemonFactory
+from tests.support.reconcile import NO_CANVAS, SLACK, lines
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -14,10 +14,10 @@ from consumer.adapters.store_sqlite import open_sqlite
 from consumer.core.states import State
 from consumer.core.tracker import Observation
 from consumer.sandbox.knobs import Knobs
-from tests.reconcile.canvas_thread import ACCOUNT_ID
-from tests.reconcile.conftest import CanvasFactory, DaemonFactory
-from tests.reconcile.helpers import LOADED, lines
-from tests.waiting import wait_until
+from tests.support.canvas_thread import ACCOUNT_ID
+from tests.support.fixtures import CanvasFactory, DaemonFactory
+from tests.support.reconcile import LOADED, lines
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

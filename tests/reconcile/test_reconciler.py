@@ -1,4 +1,4 @@
-"""The reconciler's rules, one tick at a time (`tests.reconcile.inprocess`): how often it asks Canvas
+"""The reconciler's rules, one tick at a time (`tests.support.reconciler_rig`): how often it asks Canvas
 about a quiet import, and where each way of failing ends — the `sis_consumer_reconciliations_total`
 result, the log line, and what the reconciler does next:
 
@@ -26,10 +26,10 @@ from structlog.testing import capture_logs
 from consumer.core.states import State
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
-from tests.reconcile.canvas_thread import ACCOUNT_ID
-from tests.reconcile.faults import Fault, without
-from tests.reconcile.inprocess import ATTEMPTS, RECONCILE_AFTER, Rig, open_rig
-from tests.waiting import await_until
+from tests.support.canvas_thread import ACCOUNT_ID
+from tests.support.faults import Fault, without
+from tests.support.reconciler_rig import ATTEMPTS, RECONCILE_AFTER, Rig, open_rig
+from tests.support.waiting import await_until
 
 EVERY_LOOKUP = r"/sis_imports/\d+$"
 

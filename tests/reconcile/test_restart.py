@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from consumer.sandbox.local_sqs import LocalSqs
-from tests.reconcile.conftest import CanvasFactory, DaemonFactory
-from tests.reconcile.helpers import GAUGE_INTERVAL, LOADED, NO_CANVAS, SLACK
-from tests.waiting import wait_until
+from tests.support.fixtures import CanvasFactory, DaemonFactory
+from tests.support.reconcile import GAUGE_INTERVAL, LOADED, NO_CANVAS, SLACK
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reconcile.conftest import CanvasFactory, DaemonFactory
-from tests.reconcile.faults import Fault, FaultyCanvas, without
-from tests.reconcile.helpers import GAUGE_INTERVAL, LOADED, SLACK, lines, one
-from tests.waiting import wait_until
+from tests.support.faults import Fault, FaultyCanvas, without
+from tests.support.fixtures import CanvasFactory, DaemonFactory
+from tests.support.reconcile import GAUGE_INTERVAL, LOADED, SLACK, lines, one
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

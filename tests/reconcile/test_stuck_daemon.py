@@ -11,10 +11,10 @@ import pytest
 from consumer.errors import CanvasBadRequest
 from consumer.sandbox.knobs import Knobs
 from consumer.submit import ImportOptions
-from tests.e2e.daemon import Daemon
-from tests.reconcile.conftest import CanvasFactory, DaemonFactory
-from tests.reconcile.helpers import GAUGE_INTERVAL, LOADED, SLACK, lines, one, submit_import
-from tests.waiting import wait_until
+from tests.support.daemon import Daemon
+from tests.support.fixtures import CanvasFactory, DaemonFactory
+from tests.support.reconcile import GAUGE_INTERVAL, LOADED, SLACK, lines, one, submit_import
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ from consumer.sandbox.accounts import Account
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.params import CREATE_PARAMS
-from tests.sandbox.helpers import USERS_CSV, call, post_import
+from tests.support.sandbox_http import USERS_CSV, call, post_import
 
 THROTTLE_HEADERS = ("X-Request-Context-Id", "X-Request-Cost", "X-Rate-Limit-Remaining")
 

@@ -8,7 +8,7 @@ import pytest
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.sqs_io import SqsInbox
-from tests.sandbox.helpers import post_import
+from tests.support.sandbox_http import post_import
 
 
 @pytest.mark.parametrize("knobs", [Knobs(loss_rate=1.0)])

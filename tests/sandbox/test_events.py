@@ -9,7 +9,7 @@ import aiohttp
 
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.sqs_io import SqsInbox
-from tests.sandbox.helpers import COURSES_CSV, post_import
+from tests.support.sandbox_http import COURSES_CSV, post_import
 
 REQUEST_KEYS = {
     "root_account_uuid",

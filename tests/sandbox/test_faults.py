@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 
 from consumer.sandbox.canvas import SimulatedCanvas
-from tests.sandbox.helpers import call
+from tests.support.sandbox_http import call
 
 PATH = "/api/v1/accounts/self"
 

@@ -13,7 +13,7 @@ import pytest
 
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.routing import canonical_path
-from tests.sandbox.helpers import USERS_CSV, call, post_import
+from tests.support.sandbox_http import USERS_CSV, call, post_import
 
 IMPORTS = "/api/v1/accounts/1/sis_imports"
 

@@ -9,7 +9,7 @@ from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.sqs_io import SqsInbox
 from consumer.sandbox.waiting import wait_until
-from tests.sandbox.helpers import call, post_import
+from tests.support.sandbox_http import call, post_import
 
 
 async def test_a_second_import_waits_in_created_while_the_first_is_importing(

@@ -12,7 +12,7 @@ import pytest
 
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs, Outcome
-from tests.sandbox.helpers import COURSES_CSV, USERS_CSV, call, post_import
+from tests.support.sandbox_http import COURSES_CSV, USERS_CSV, call, post_import
 
 IMPORTS = "/api/v1/accounts/1/sis_imports"
 

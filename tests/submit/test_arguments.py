@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from consumer.sandbox.canvas import SimulatedCanvas
-from tests.submit.helpers import canvas_env, cli, sis_file
+from tests.support.sis_files import canvas_env, cli, sis_file
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from consumer.errors import (
 from consumer.sandbox.accounts import Account, default_accounts
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
-from tests.submit.helpers import ACCOUNT_ID, USERS_CSV
+from tests.support.sis_files import ACCOUNT_ID, USERS_CSV
 
 NO_SIS = Account(
     id=4,

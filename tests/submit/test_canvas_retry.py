@@ -2,7 +2,7 @@
 
 A GET is safe to repeat, so it is retried with backoff. A POST is not: Canvas may have created the
 import before the answer was lost, and a retry would start a second SIS import of the same file.
-The faults come from a proxy in front of the simulated Canvas (`tests.reconcile.faults`).
+The faults come from a proxy in front of the simulated Canvas (`tests.support.faults`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from consumer.adapters.canvas import CanvasClient, open_canvas
 from consumer.config import Secret
 from consumer.errors import CanvasUnavailable
 from consumer.sandbox.canvas import SimulatedCanvas
-from tests.reconcile.faults import Fault, FaultyCanvas
-from tests.submit.helpers import ACCOUNT_ID, USERS_CSV
+from tests.support.faults import Fault, FaultyCanvas
+from tests.support.sis_files import ACCOUNT_ID, USERS_CSV
 
 ATTEMPTS = 4
 BACKOFF_BASE = 0.05

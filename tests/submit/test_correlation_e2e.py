@@ -19,10 +19,10 @@ from consumer.core.submission import Submission, SubmissionStatus
 from consumer.ports import CanvasResponse
 from consumer.sandbox.canvas import UI_USER_AGENT
 from consumer.submit import resolve_account
-from tests.e2e.daemon import Daemon
-from tests.reconcile.canvas_thread import CanvasThread
-from tests.submit.helpers import ACCOUNT_ID, cli_sync, sha256, sis_file
-from tests.waiting import wait_until
+from tests.support.canvas_thread import CanvasThread
+from tests.support.daemon import Daemon
+from tests.support.sis_files import ACCOUNT_ID, cli_sync, sha256, sis_file
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -19,11 +19,11 @@ import pytest
 
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.local_sqs import LocalSqs
-from tests.e2e.daemon import Daemon
-from tests.reconcile.canvas_thread import CanvasThread
-from tests.reconcile.helpers import FAST
-from tests.submit.helpers import USERS_CSV, Run, cli_sync, sis_file
-from tests.waiting import wait_until
+from tests.support.canvas_thread import CanvasThread
+from tests.support.daemon import Daemon
+from tests.support.reconcile import FAST
+from tests.support.sis_files import USERS_CSV, Run, cli_sync, sis_file
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

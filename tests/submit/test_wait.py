@@ -9,11 +9,11 @@ import pytest
 
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Outcome
-from tests.e2e.daemon import Daemon
-from tests.reconcile.canvas_thread import CanvasThread
-from tests.reconcile.helpers import FAST
-from tests.submit.helpers import ACCOUNT_ID, canvas_env, cli, cli_sync, sis_file
-from tests.waiting import wait_until
+from tests.support.canvas_thread import CanvasThread
+from tests.support.daemon import Daemon
+from tests.support.reconcile import FAST
+from tests.support.sis_files import ACCOUNT_ID, canvas_env, cli, cli_sync, sis_file
+from tests.support.waiting import wait_until
 
 MESSAGES = 2
 WAIT = ("--wait", "--timeout", "20s", "--api-interval", "100ms")

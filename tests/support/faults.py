@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.reconcile.canvas_thread import InFlightProxy
+from tests.support.canvas_thread import InFlightProxy
 
 GATEWAY_PAGE = "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>\n"
 """What a load balancer says: an HTML page, no JSON, no rate-limit headers."""

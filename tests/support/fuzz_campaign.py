@@ -30,7 +30,7 @@ from consumer.core.events import DecodeError, OtherEvent, SisBatchEvent, decode
 from consumer.handler import MessageHandler
 from consumer.observability.logging import processors
 from consumer.observability.metrics import Metrics
-from tests.fuzz.bodies import ACCOUNTS, START
+from tests.support.fuzz_bodies import ACCOUNTS, START
 
 ACKED = frozenset({"applied", "duplicate", "stale", "ignored", "rejected"})
 LEAKED = "7~FuzzTokenNeverLogged"

@@ -26,8 +26,8 @@ from consumer.lease import SoleLeader
 from consumer.observability.metrics import Metrics
 from consumer.reconciler import Reconciler, ReconcileSettings
 from consumer.sandbox.canvas import SimulatedCanvas
-from tests.reconcile.canvas_thread import ACCOUNT_ID
-from tests.reconcile.faults import FaultyCanvas
+from tests.support.canvas_thread import ACCOUNT_ID
+from tests.support.faults import FaultyCanvas
 
 RECONCILE_AFTER = 600.0
 ATTEMPTS = 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -15,7 +16,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from consumer.sandbox.local_sqs import Queues, free_port
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 SIS_CONSUMER = str(Path(sys.executable).with_name("sis-consumer"))
 
@@ -117,3 +118,12 @@ class Daemon:
         )
         result: list[dict[str, Any]] = json.loads(done.stdout)
         return result
+
+
+def finished_in_journal(db: Path) -> dict[int, int]:
+    """How many committed transitions finished each import: the durable count."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT sis_batch_id, COUNT(*) FROM journal WHERE effects LIKE '%Finished%' GROUP BY sis_batch_id"
+        ).fetchall()
+    return dict(rows)

@@ -1,6 +1,6 @@
 """Check the deploy/ artifacts against the daemon: PromQL parses, metric names exist, runbook anchors.
 
-Used by tests/deploy/test_deploy.py; also runnable: `python -m tests.deploy.check_dashboard`.
+Used by tests/deploy/test_deploy.py; also runnable: `python -m tests.support.dashboard`.
 
 - Every PromQL expression of the Grafana dashboard (panel targets and the `label_values` of the
   template variables) and of the alert rules must parse: promtool checks them, the dashboard's by

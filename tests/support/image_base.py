@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.image.podman import Podman
+from tests.support.podman import Podman
 
 NAME = "localhost/python:3.11-slim-bookworm"
 SUITE = "bookworm"

@@ -1,8 +1,10 @@
-"""The real daemon against the simulated Canvas and moto's SQS, with thresholds in seconds.
+"""Fixtures for tests that run the real daemon against a simulated Canvas, shared by several test
+packages (registered in tests/conftest.py).
 
 `canvas_for(knobs)` starts a simulated Canvas (on its own thread) publishing to this test's queue;
 `daemon_for(canvas, **env)` starts the real `sis-consumer run` process pointed at that queue and
-that Canvas, with the shortened timings of `helpers.FAST` unless the test overrides them.
+that Canvas, with the shortened timings of `tests.support.reconcile.FAST` unless the test overrides
+them. `canvas_thread` is one such Canvas with default knobs.
 """
 
 from __future__ import annotations
@@ -12,17 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from consumer.sandbox.fixtures import canvas, canvas_accounts, knobs, sqs_publisher
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.local_sqs import Queues
-from tests.e2e.daemon import Daemon
-from tests.reconcile.canvas_thread import CanvasThread, InFlightProxy
-from tests.reconcile.helpers import FAST
+from tests.support.canvas_thread import CanvasThread, InFlightProxy
+from tests.support.daemon import Daemon
+from tests.support.reconcile import FAST
 
 CanvasFactory = Callable[..., CanvasThread]
 DaemonFactory = Callable[..., Daemon]
-
-__all__ = ["canvas", "canvas_accounts", "canvas_for", "daemon_for", "knobs", "sqs_publisher"]
 
 
 @pytest.fixture
@@ -52,3 +51,12 @@ def daemon_for(queues: Queues, tmp_path: Path) -> Iterator[DaemonFactory]:
     yield start
     for daemon in started:
         daemon.close()
+
+
+@pytest.fixture
+def canvas_thread(queues: Queues) -> Iterator[CanvasThread]:
+    """A simulated Canvas on its own loop: the `Daemon` helper waits synchronously, and would freeze
+    a Canvas served from the test's loop."""
+    thread = CanvasThread(queues, Knobs()).start()
+    yield thread
+    thread.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 from consumer.core.events import MAX_BODY_CHARS
 from consumer.core.states import ALL_STATES
-from tests.live_events import other_event, sis_event, sns_wrapped
+from tests.support.live_events import other_event, sis_event, sns_wrapped
 
 ACCOUNTS = ("acct-a", "acct-b", "acct-c")
 """Few accounts and few ids: the same imports come back, as duplicates and out of order."""

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from consumer.sandbox.local_sqs import free_port
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_RULES = REPO / "deploy" / "prometheus" / "alerts.yaml"

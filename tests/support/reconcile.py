@@ -11,8 +11,8 @@ from consumer.adapters.store_sqlite import open_sqlite
 from consumer.config import Secret
 from consumer.ports import SystemClock
 from consumer.submit import ImportOptions, Submitted, submit
-from tests.e2e.daemon import Daemon
-from tests.reconcile.canvas_thread import CanvasThread
+from tests.support.canvas_thread import CanvasThread
+from tests.support.daemon import Daemon
 
 RECONCILE_AFTER = 1.0
 GAUGE_INTERVAL = 0.2

@@ -23,7 +23,7 @@ from canvasapi.account import Account
 from canvasapi.exceptions import BadRequest, ResourceDoesNotExist
 from canvasapi.sis_import import SisImport
 
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 T = TypeVar("T")
 FINISHED = {"imported", "imported_with_messages", "failed", "failed_with_messages", "aborted"}
