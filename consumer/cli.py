@@ -106,7 +106,7 @@ def _submit_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-interval", default="30s", help="with --wait: ask the API this often (default 30s)"
     )
-    options = parser.add_argument_group("Canvas import options (CANVAS.md §5)")
+    options = parser.add_argument_group("Canvas import options")
     for name in _BOOL_OPTIONS:
         options.add_argument("--" + name.replace("_", "-"), action="store_true", dest=name)
     for name, kind in _VALUE_OPTIONS.items():

@@ -58,7 +58,7 @@ def import_view(
     submission: Submission | None = None,
     result: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The public JSON shape of one import (DESIGN.md, `sis-consumer imports --json`)."""
+    """The public JSON shape of one import: what `sis-consumer imports --json` prints (README, "Commands")."""
     duration = record.duration_seconds
     return {
         "account": record.account,

@@ -1,9 +1,9 @@
 """The poll loop: receive -> handle -> settle (delete, retry later, or dead-letter).
 
-Shutdown is two-phase (DESIGN.md): when `stop` is set, no poller starts a new receive, but a long
-poll already in flight is allowed to finish and whatever it returns is handled and acked — an
-abandoned long poll can still be handed messages that would then stay hidden for the visibility
-timeout. Settling a batch is shielded from cancellation.
+Shutdown is two-phase (docs/architecture.md, "Shutdown"): when `stop` is set, no poller starts a
+new receive, but a long poll already in flight is allowed to finish and whatever it returns is
+handled and acked — an abandoned long poll can still be handed messages that would then stay
+hidden for the visibility timeout. Settling a batch is shielded from cancellation.
 
 One loop serves every queue the daemon reads: the Live Events queue, and the drop folder's intake
 queue when there is one, each with its own `Handler`. Only the Live Events loop is given the

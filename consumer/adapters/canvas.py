@@ -1,4 +1,5 @@
-"""The Canvas REST API through aiohttp: the SIS Imports API and the accounts API (CANVAS.md §5).
+"""The Canvas REST API through aiohttp: the SIS Imports API and the accounts API (docs/canvas.md, "The SIS
+Imports API").
 
 The token travels only in `Authorization: Bearer`; URLs never carry it, so no URL, error or log
 line can leak it. Requests go one at a time per client (one client per token): Canvas throttles a

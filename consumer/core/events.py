@@ -2,7 +2,8 @@
 
 Most of a busy queue is Live Events we drop (logins, submissions, page views...). For those we
 read only ``metadata.event_name``: msgspec skips every other field without building objects, and
-the ``body`` is never parsed. SIS batch events are validated strictly (CANVAS.md §1, §3).
+the ``body`` is never parsed. SIS batch events are validated strictly (docs/canvas.md, "Live
+Events of SIS imports").
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class _Head(msgspec.Struct):
     # An absent field stays the empty Raw; `_absent` also treats a JSON `null` as absent.
     metadata: msgspec.Raw = msgspec.Raw()
     body: msgspec.Raw = msgspec.Raw()
-    # An SNS topic without raw delivery wraps the event (CANVAS.md §3).
+    # An SNS topic without raw delivery wraps the event (docs/canvas.md, "The queue").
     Type: str | None = None
     Message: str | None = None
 

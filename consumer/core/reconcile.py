@@ -1,9 +1,10 @@
 """Which imports to look up in Canvas, and what the answer meant. Pure.
 
-Events are hints (CANVAS.md §1): no event for `aborted` or `cleanup_batch`, and any event may be
-lost. An unfinished import with no news for `reconcile_after` is asked about, oldest news first,
-and not asked about again for another `reconcile_after`, so a backlog (after an outage) drains at
-the pace the caller allows instead of in a burst.
+Events are hints (docs/canvas.md, "States, and the ones that send no event"): no event for
+`aborted` or `cleanup_batch`, and any event may be lost. An unfinished import with no news for
+`reconcile_after` is asked about, oldest news first, and not asked about again for another
+`reconcile_after`, so a backlog (after an outage) drains at the pace the caller allows instead of
+in a burst.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ MAX_PACE = 60.0
 def pace(spacing: float, remaining: float | None, most_remaining: float | None) -> float:
     """Seconds to wait before the next request: `spacing`, stretched as Canvas's bucket runs low.
 
-    Canvas does not say how fast its leaky bucket drains (CANVAS.md §5), only what is left
+    Canvas does not say how fast its leaky bucket drains (docs/canvas.md, "Throttling"), only what is left
     (`X-Rate-Limit-Remaining`). Waiting `spacing * most_remaining / remaining` slows down as the
     bucket fills and settles where what we spend equals what leaks, well before it is full: a
     backlog drains at the bucket's pace, whatever `spacing` says, without a 403/429.

@@ -1,4 +1,5 @@
-"""When an unfinished import is stuck, and why: the cases that page (DESIGN.md, "Stuck").
+"""When an unfinished import is stuck, and why: the cases that page (README, "Stuck imports and
+reconciliation").
 
 Canvas runs one import per root account at a time, so waiting behind a running import is normal;
 waiting behind nothing is not. Times in a state come from Canvas's clock (event or API

@@ -1,4 +1,4 @@
-"""Every metric the daemon exports, against one injected registry (DESIGN.md, "Metrics").
+"""Every metric the daemon exports, against one injected registry (listed in the README, "Metrics").
 
 The names and labels are a public contract: dashboards and alerts are built on them.
 """

@@ -333,7 +333,7 @@ class ImportEngine:
 
     async def _write_errors_attachment(self, imp: SisImport, seconds: float) -> None:
         # A later job writes the file, so a client that fetches the import the moment it sees the
-        # final state may not find it yet (CANVAS.md §5).
+        # final state may not find it yet (docs/canvas.md, "Errors of an import").
         await asyncio.sleep(self._knobs.scaled(seconds))
         name = f"sis_errors_attachment_{imp.id}.csv"
         imp.errors_attachment = self.files.add(imp.account_id, name, "text/csv", errors_file(imp.errors))

@@ -1,4 +1,5 @@
-"""Canvas Live Events for SIS batches, in the "Canvas" format (CANVAS.md §1, §3). Pure.
+"""Canvas Live Events for SIS batches, in the "Canvas" format (docs/canvas.md, "Live Events
+of SIS imports"). Pure.
 
 Events raised while serving a request carry the request's metadata; events raised by a background
 job carry only the job's. Metadata values are strings (or null) and its ids are global; the body's

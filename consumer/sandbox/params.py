@@ -3,9 +3,10 @@
 Canvas checks some parameters before it saves the batch and some after (inside the block passed to
 `SisBatch.create_with_attachment`, `app/controllers/sis_imports_api_controller.rb`). A failure of
 the second kind answers 400 but leaves the saved batch in `initializing` with its
-`sis_batch_created` event already sent: the orphan of CANVAS.md §2. `parse_create` keeps the two
-kinds apart as `early_error` and `late_error`, and reproduces Canvas's quirks on purpose
-(`multi_term_batch_mode=false` still demands a `change_threshold`: Ruby's "false" is truthy).
+`sis_batch_created` event already sent: the orphan of docs/canvas.md ("Why imports get stuck").
+`parse_create` keeps the two kinds apart as `early_error` and `late_error`, and reproduces Canvas's
+quirks on purpose (`multi_term_batch_mode=false` still demands a `change_threshold`: Ruby's
+"false" is truthy).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from tests.support.worker_rig import GatedHandler, Rig
 if TYPE_CHECKING:
     pass
 
+
 async def finish(rig: Rig, task: asyncio.Task[None], timeout: float = 15) -> None:
     rig.stop.set()
     await asyncio.wait_for(task, timeout)

@@ -1,4 +1,5 @@
-"""The messages of a busy Canvas instance's Live Events queue (CANVAS.md §3), made deterministically.
+"""The messages of a busy Canvas instance's Live Events queue, made deterministically (docs/canvas.md,
+"Metadata").
 
 About 95% are events the daemon drops (asset_accessed, logged_in, submission_created, grade_change,
 discussion_entry_created...), with the metadata Canvas sends: user, context, request, session,

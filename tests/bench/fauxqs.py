@@ -1,5 +1,5 @@
-"""fauxqs, an SQS emulator on Node, as a child process on a loopback port (DESIGN.md: moto is too
-slow with depth), and a minimal client for what the harness itself does: create queues, preload,
+"""fauxqs, an SQS emulator on Node, as a child process on a loopback port (moto is too slow
+with depth), and a minimal client for what the harness itself does: create queues, preload,
 watch the depth, send one message.
 
 The harness's client speaks SQS's JSON protocol over one keep-alive connection without botocore:

@@ -18,7 +18,7 @@ from tests.bench.store_requests import StoreCost
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
-# Targets the daemon is reported against (DESIGN: not asserted).
+# Targets the daemon is reported against (measured and reported, never asserted).
 THROUGHPUT_VS_LIMIT = 0.9
 CPU_VS_LIMIT = 1.2
 FAST_REJECT_PER_CORE = 100_000

@@ -1,4 +1,5 @@
-"""What only the SIS Imports API can tell (CANVAS.md §1), learned by the real daemon's reconciler.
+"""What only the SIS Imports API can tell, learned by the real daemon's reconciler (docs/canvas.md,
+"States, and the ones that send no event").
 
 Each import here goes quiet after its last event; the daemon must ask Canvas once it has had no news
 for `RECONCILE_AFTER`, and record the answer as if an event had brought it.

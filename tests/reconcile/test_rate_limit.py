@@ -1,4 +1,4 @@
-"""Catching up after an outage stays inside Canvas's rate limit (CANVAS.md §5, DESIGN.md "The watchdog")."""
+"""Catching up after an outage stays inside Canvas's rate limit (docs/canvas.md, "Throttling")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""A finished import's SisImport is fetched once for its result summary (DESIGN.md, "The watchdog"),
-and once more later when its `errors_attachment` was not written yet (CANVAS.md §5)."""
+"""A finished import's SisImport is fetched once for its result summary, and once more later when
+its `errors_attachment` was not written yet (docs/canvas.md, "Errors of an import")."""
 
 from __future__ import annotations
 

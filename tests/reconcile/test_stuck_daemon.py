@@ -1,4 +1,4 @@
-"""The cases that page (DESIGN.md, "Stuck"), judged by the real daemon's watchdog.
+"""The cases that page (README, "Stuck imports and reconciliation"), judged by the real daemon's watchdog.
 
 Each verdict must show in the three places an operator looks: the `canvas_sis_imports_stuck` gauge,
 `stuck` in `sis-consumer imports --json`, and an `import.stuck` log line.

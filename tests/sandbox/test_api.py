@@ -1,4 +1,4 @@
-"""The SIS Imports and Accounts API of the simulated Canvas (CANVAS.md §5)."""
+"""The SIS Imports and Accounts API of the simulated Canvas (docs/canvas.md, "The SIS Imports API")."""
 
 from __future__ import annotations
 

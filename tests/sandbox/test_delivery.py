@@ -1,4 +1,5 @@
-"""Lost, duplicated and reordered events on demand (CANVAS.md §4), as they reach SQS."""
+"""Lost, duplicated and reordered events on demand, as they reach SQS (docs/canvas.md, "Delivery
+guarantees")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The Live Events the simulated Canvas puts on the queue (CANVAS.md §1, §3), read back from SQS."""
+"""The Live Events the simulated Canvas puts on the queue (docs/canvas.md, "Live Events of SIS
+imports"), read back from SQS."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Canvas's import lifecycle rules (CANVAS.md §2), seen through the API and the queue."""
+"""Canvas's import lifecycle rules (docs/canvas.md, "States, and the ones that send no
+event"), seen through the API and the queue."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 One scenario runs once for the module: the real daemon reconciles and records imports while
 `sis-consumer submit` succeeds, is refused (400) and is turned away (401); one of the imports was
 started by a script that put the token in its URL, so every event of it carries the token in
-`metadata.url` (CANVAS.md §3). Each test then looks in one place.
+`metadata.url` (docs/canvas.md, "Metadata"). Each test then looks in one place.
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ TOKEN = "7~secretTokenValue"
 
 
 def request_metadata(event_name: str = "sis_batch_created") -> dict[str, Any]:
-    """Metadata of an `initializing`/`created` event: it comes from the API request (CANVAS.md §3)."""
+    """Metadata of an `initializing`/`created` event: it comes from the API request (docs/canvas.md,
+    "Metadata")."""
     return {
         "root_account_uuid": ACCOUNT_UUID,
         "root_account_id": "10000000000001",
@@ -57,7 +58,7 @@ def request_metadata(event_name: str = "sis_batch_created") -> dict[str, Any]:
 
 
 def job_metadata(event_name: str = "sis_batch_updated") -> dict[str, Any]:
-    """Metadata of a later event: it comes from a background job (CANVAS.md §3)."""
+    """Metadata of a later event: it comes from a background job (docs/canvas.md, "Metadata")."""
     return {
         "job_id": "1020000000345678",
         "job_tag": "SisBatch#process_without_send_later",

@@ -459,7 +459,7 @@ def test_apply_raises_for_an_observation_of_another_import(other: Observation) -
 
 @st.composite
 def lifecycles(draw: st.DrawFn) -> list[Observation]:
-    """One import's observations in the order Canvas went through them (CANVAS.md §2)."""
+    """One import's observations in the order Canvas went through them (docs/canvas.md, "States")."""
     path = [State.INITIALIZING]
     if draw(st.booleans()):  # else orphaned in `initializing`
         path.append(State.CREATED)
