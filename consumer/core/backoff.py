@@ -1,4 +1,9 @@
-"""Exponential backoff with full jitter, as a pure function (the shape of stamina's `_compute_backoff`)."""
+"""Exponential backoff with full jitter, as a pure function.
+
+"Full jitter" draws the whole delay at random below an exponential ceiling, unlike libraries such
+as stamina that add a small jitter on top of the exponential delay: clients that failed together
+spread over the whole window instead of retrying in a tight bunch.
+"""
 
 from __future__ import annotations
 
