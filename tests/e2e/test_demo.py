@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from consumer.sandbox.local_sqs import free_port
-from tests.support.daemon import SIS_CONSUMER
+from tests.support.cli import SIS_CONSUMER
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e

@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from consumer.sandbox.local_sqs import Queues
+from tests.support.cli import SIS_CONSUMER
 from tests.support.clients import (
     Target,
     canvasapi_client,
@@ -33,7 +34,7 @@ from tests.support.clients import (
     curl_imports,
     curl_restore,
 )
-from tests.support.daemon import SIS_CONSUMER, Daemon
+from tests.support.daemon import Daemon
 from tests.support.waiting import wait_until
 
 pytestmark = [

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from consumer.sandbox.local_sqs import Queues
-from tests.support.daemon import SIS_CONSUMER
+from tests.support.cli import SIS_CONSUMER
 from tests.support.fixtures import DaemonFactory
 from tests.support.reconcile import NO_CANVAS, SLACK, lines
 from tests.support.waiting import wait_until

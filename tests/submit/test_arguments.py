@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from consumer.sandbox.canvas import SimulatedCanvas
-from tests.support.sis_files import canvas_env, cli, sis_file
+from tests.support.cli import cli
+from tests.support.sis_files import canvas_env, sis_file
 
 
 @pytest.mark.parametrize(

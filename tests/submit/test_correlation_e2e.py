@@ -20,8 +20,9 @@ from consumer.ports import CanvasResponse
 from consumer.sandbox.canvas import UI_USER_AGENT
 from consumer.submit import resolve_account
 from tests.support.canvas_thread import CanvasThread
+from tests.support.cli import run_cli
 from tests.support.daemon import Daemon
-from tests.support.sis_files import ACCOUNT_ID, cli_sync, sha256, sis_file
+from tests.support.sis_files import ACCOUNT_ID, sha256, sis_file
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -50,7 +51,7 @@ def test_a_cli_submission_ends_submitted_with_the_file_sha256(
 ) -> None:
     path = sis_file(tmp_path, "nightly.zip")
 
-    run = cli_sync("submit", str(path), env=daemon.env, cwd=tmp_path)
+    run = run_cli("submit", str(path), env=daemon.env, cwd=tmp_path)
 
     assert run.returncode == 0, run.output
     batch = int(json.loads(run.stdout)["id"])

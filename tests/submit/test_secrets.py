@@ -20,9 +20,10 @@ import pytest
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.local_sqs import LocalSqs
 from tests.support.canvas_thread import CanvasThread
+from tests.support.cli import Run, run_cli
 from tests.support.daemon import Daemon
 from tests.support.reconcile import FAST
-from tests.support.sis_files import USERS_CSV, Run, cli_sync, sis_file
+from tests.support.sis_files import USERS_CSV, sis_file
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -84,9 +85,9 @@ def scenario(local_sqs: LocalSqs, tmp_path_factory: pytest.TempPathFactory) -> I
         env = daemon.env
         leaky_import = post_with_token_in_url(canvas)
         path = sis_file(workdir, "users.csv")
-        accepted = cli_sync("submit", str(path), env=env, cwd=workdir)
-        rejected = cli_sync("submit", str(path), "--multi-term-batch-mode", env=env, cwd=workdir)
-        unauthorized = cli_sync(
+        accepted = run_cli("submit", str(path), env=env, cwd=workdir)
+        rejected = run_cli("submit", str(path), "--multi-term-batch-mode", env=env, cwd=workdir)
+        unauthorized = run_cli(
             "submit", str(path), env={**env, "SIS_CONSUMER_CANVAS_TOKEN": WRONG_TOKEN}, cwd=workdir
         )
         orphan = max(canvas.read(lambda c: list(c.imports)))
@@ -103,8 +104,8 @@ def scenario(local_sqs: LocalSqs, tmp_path_factory: pytest.TempPathFactory) -> I
         )
         listing = json.dumps(daemon.imports())
         running_files = store_files(workdir)
-        help_run = cli_sync("submit", "--help", env=env, cwd=workdir)
-        check_config = cli_sync("check-config", env=env, cwd=workdir)
+        help_run = run_cli("submit", "--help", env=env, cwd=workdir)
+        check_config = run_cli("check-config", env=env, cwd=workdir)
         assert daemon.stop() == 0
         files = {**{f"running:{k}": v for k, v in running_files.items()}, **store_files(workdir)}
         yield Scenario(

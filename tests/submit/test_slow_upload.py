@@ -14,7 +14,8 @@ from consumer.core.submission import SubmissionStatus
 from consumer.ports import SystemClock
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.submit import ImportOptions, submit
-from tests.support.sis_files import ACCOUNT_ID, USERS_CSV, canvas_env, cli, sis_file
+from tests.support.cli import cli
+from tests.support.sis_files import ACCOUNT_ID, USERS_CSV, canvas_env, sis_file
 from tests.support.slow_link import slow_uplink
 
 SIZE = 2 * 1024 * 1024

@@ -21,7 +21,8 @@ from consumer.ports import SystemClock
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.middleware import RequestRecord
 from consumer.submit import ImportOptions, submit
-from tests.support.sis_files import ACCOUNT_ID, canvas_env, cli, event_observation, sha256, sis_file
+from tests.support.cli import cli
+from tests.support.sis_files import ACCOUNT_ID, canvas_env, event_observation, sha256, sis_file
 
 
 @dataclass(frozen=True, slots=True)

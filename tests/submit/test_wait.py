@@ -10,9 +10,10 @@ import pytest
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Outcome
 from tests.support.canvas_thread import CanvasThread
+from tests.support.cli import cli, run_cli
 from tests.support.daemon import Daemon
 from tests.support.reconcile import FAST
-from tests.support.sis_files import ACCOUNT_ID, canvas_env, cli, cli_sync, sis_file
+from tests.support.sis_files import ACCOUNT_ID, canvas_env, sis_file
 from tests.support.waiting import wait_until
 
 MESSAGES = 2
@@ -89,7 +90,7 @@ def test_wait_with_a_daemon_learns_the_finish_from_the_store(
     path = sis_file(tmp_path, "users.csv")
 
     # The API is asked only after an hour: an answer within seconds came from the daemon's store.
-    run = cli_sync(
+    run = run_cli(
         "submit",
         str(path),
         "--wait",
@@ -126,7 +127,7 @@ def test_a_finish_only_submit_wait_saw_is_counted_once_by_the_running_daemon(
         canvas_thread.read(lambda c: c.plan(ACCOUNT_ID, "imported", lose=["imported"]))
         path = sis_file(tmp_path, "users.csv")
 
-        run = cli_sync(
+        run = run_cli(
             "submit",
             str(path),
             "--wait",

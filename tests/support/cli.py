@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -30,7 +31,29 @@ def clean_env(**env: str) -> dict[str, str]:
 
 
 def run_cli(*args: str, env: Mapping[str, str], cwd: Path, timeout: float = 60) -> Run:
+    """The console script, blocking: for tests whose simulated Canvas (if any) runs on its own thread."""
     done = subprocess.run(
         [SIS_CONSUMER, *args], env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+async def cli(*args: str, env: Mapping[str, str], cwd: Path, timeout: float = 60) -> Run:
+    """The real console script, run without blocking the loop (a simulated Canvas may be on it)."""
+    process = await asyncio.create_subprocess_exec(
+        SIS_CONSUMER,
+        *args,
+        env=dict(env),
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            out, err = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return Run(process.returncode, out.decode(), err.decode())

@@ -7,7 +7,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,9 +15,8 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from consumer.sandbox.local_sqs import Queues, free_port
+from tests.support.cli import SIS_CONSUMER
 from tests.support.waiting import wait_until
-
-SIS_CONSUMER = str(Path(sys.executable).with_name("sis-consumer"))
 
 
 class Daemon:
