@@ -30,13 +30,6 @@ class Calls:
 
 
 @pytest.fixture
-def aws_env(queues: Queues, monkeypatch: pytest.MonkeyPatch) -> Queues:
-    for name, value in queues.env().items():
-        monkeypatch.setenv(name, value)
-    return queues
-
-
-@pytest.fixture
 def calls() -> Calls:
     return Calls()
 

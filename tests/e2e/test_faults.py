@@ -126,9 +126,9 @@ def queue_counts_when_up(sqs: LocalSqs, queues: Queues) -> tuple[int, int] | Non
 
 
 def test_store_locked_by_another_process_for_a_while(
-    env: Queues, tmp_path: Path, daemons: list[Daemon]
+    aws_env: Queues, tmp_path: Path, daemons: list[Daemon]
 ) -> None:
-    queues = env
+    queues = aws_env
     daemon = Daemon(queues, tmp_path)
     daemons.append(daemon)
     daemon.start()
@@ -203,9 +203,9 @@ def test_canvas_misbehaving_while_an_import_is_aborted_silently(
 
 
 def test_sigkill_in_the_middle_of_batches_three_times(
-    env: Queues, tmp_path: Path, daemons: list[Daemon]
+    aws_env: Queues, tmp_path: Path, daemons: list[Daemon]
 ) -> None:
-    queues = env
+    queues = aws_env
     send_all(queues, many_imports(40))
     for _ in range(3):
         daemon = Daemon(queues, tmp_path, SIS_CONSUMER_POLLERS="2", SIS_CONSUMER_VISIBILITY_TIMEOUT="3")

@@ -27,36 +27,38 @@ DRAINED = {"timeout": 90, "interval": 0.5}
 
 
 def test_sigterm_mid_drain_exits_0_and_strands_nothing(
-    env: Queues, tmp_path: Path, daemons: list[Daemon]
+    aws_env: Queues, tmp_path: Path, daemons: list[Daemon]
 ) -> None:
     bodies = many_imports(IMPORTS)
-    send_all(env, bodies)
-    first = Daemon(env, tmp_path, SIS_CONSUMER_VISIBILITY_TIMEOUT="300", SIS_CONSUMER_POLLERS="2")
+    send_all(aws_env, bodies)
+    first = Daemon(aws_env, tmp_path, SIS_CONSUMER_VISIBILITY_TIMEOUT="300", SIS_CONSUMER_POLLERS="2")
     daemons.append(first)
     first.start()
     wait_until(lambda: first.sample("sis_consumer_messages_total") >= 20, what="the drain to start")
 
     first.signal(signal.SIGTERM)
     assert first.wait() == 0
-    visible, hidden = queue_counts(env)
+    visible, hidden = queue_counts(aws_env)
     assert hidden == 0, "a message was left hidden for its visibility timeout"
     assert visible > 0, "the drain finished before the signal: the test proved nothing"
 
-    second = Daemon(env, tmp_path)
+    second = Daemon(aws_env, tmp_path)
     daemons.append(second)
     second.start()
-    wait_until(lambda: queue_counts(env) == (0, 0), **DRAINED, what="the rest drained")
+    wait_until(lambda: queue_counts(aws_env) == (0, 0), **DRAINED, what="the rest drained")
     states = {i["sis_batch_id"]: i["state"] for i in second.imports()}
     assert states == dict.fromkeys(range(1, IMPORTS + 1), "imported")
     assert second.stop() == 0
 
 
 def test_sigterm_during_a_long_poll_handles_and_deletes_what_it_returns(
-    env: Queues, tmp_path: Path, daemons: list[Daemon]
+    aws_env: Queues, tmp_path: Path, daemons: list[Daemon]
 ) -> None:
     """A message that reaches a long poll already in flight when SIGTERM arrives is handled and
     deleted before the process exits: not left visible, and not hidden for its visibility timeout."""
-    daemon = Daemon(env, tmp_path, SIS_CONSUMER_WAIT_TIME_SECONDS="5", SIS_CONSUMER_VISIBILITY_TIMEOUT="300")
+    daemon = Daemon(
+        aws_env, tmp_path, SIS_CONSUMER_WAIT_TIME_SECONDS="5", SIS_CONSUMER_VISIBILITY_TIMEOUT="300"
+    )
     daemons.append(daemon)
     daemon.start()
     # The first (empty) polls have ended, so every poller is waiting in its next one.
@@ -65,18 +67,19 @@ def test_sigterm_during_a_long_poll_handles_and_deletes_what_it_returns(
     daemon.signal(signal.SIGTERM)
     wait_until(lambda: "shutdown.requested" in daemon.output(), what="the signal handled")
     send_all(
-        env, [sis_event(account_uuid="acct-uuid-a", account_id=1, sis_batch_id=7, state="created", at=START)]
+        aws_env,
+        [sis_event(account_uuid="acct-uuid-a", account_id=1, sis_batch_id=7, state="created", at=START)],
     )
     assert daemon.wait() == 0
 
-    assert queue_counts(env) == (0, 0)
+    assert queue_counts(aws_env) == (0, 0)
     assert [(i["sis_batch_id"], i["state"]) for i in daemon.imports()] == [(7, "created")]
     events = [line["event"] for line in daemon.log_lines()]
     assert events.index("shutdown.requested") < events.index("sis_batch.applied")
 
 
-def test_second_signal_forces_exit(env: Queues, tmp_path: Path, daemons: list[Daemon]) -> None:
-    daemon = Daemon(env, tmp_path, SIS_CONSUMER_WAIT_TIME_SECONDS="20")
+def test_second_signal_forces_exit(aws_env: Queues, tmp_path: Path, daemons: list[Daemon]) -> None:
+    daemon = Daemon(aws_env, tmp_path, SIS_CONSUMER_WAIT_TIME_SECONDS="20")
     daemons.append(daemon)
     daemon.start()  # ready: the pollers' 20 s long polls are in flight
     daemon.signal(signal.SIGTERM)
@@ -88,21 +91,21 @@ def test_second_signal_forces_exit(env: Queues, tmp_path: Path, daemons: list[Da
 
 
 def test_sigkill_mid_drain_then_restart_counts_every_import_once(
-    env: Queues, tmp_path: Path, daemons: list[Daemon]
+    aws_env: Queues, tmp_path: Path, daemons: list[Daemon]
 ) -> None:
     bodies = many_imports(IMPORTS)
-    send_all(env, bodies)
-    first = Daemon(env, tmp_path, SIS_CONSUMER_VISIBILITY_TIMEOUT="2", SIS_CONSUMER_POLLERS="2")
+    send_all(aws_env, bodies)
+    first = Daemon(aws_env, tmp_path, SIS_CONSUMER_VISIBILITY_TIMEOUT="2", SIS_CONSUMER_POLLERS="2")
     daemons.append(first)
     first.start()
     wait_until(lambda: first.sample("sis_consumer_messages_total") >= 20, what="the drain to start")
     first.kill()
-    assert queue_counts(env) != (0, 0), "the drain finished before the kill: the test proved nothing"
+    assert queue_counts(aws_env) != (0, 0), "the drain finished before the kill: the test proved nothing"
 
-    second = Daemon(env, tmp_path, SIS_CONSUMER_VISIBILITY_TIMEOUT="2")
+    second = Daemon(aws_env, tmp_path, SIS_CONSUMER_VISIBILITY_TIMEOUT="2")
     daemons.append(second)
     second.start()
-    wait_until(lambda: queue_counts(env) == (0, 0), **DRAINED, what="the queue drained after restart")
+    wait_until(lambda: queue_counts(aws_env) == (0, 0), **DRAINED, what="the queue drained after restart")
     states = {i["sis_batch_id"]: i["state"] for i in second.imports()}
     assert states == dict.fromkeys(range(1, IMPORTS + 1), "imported")
     assert finished_in_journal(second.db) == dict.fromkeys(range(1, IMPORTS + 1), 1)

@@ -4,7 +4,8 @@ packages (registered in tests/conftest.py).
 `canvas_for(knobs)` starts a simulated Canvas (on its own thread) publishing to this test's queue;
 `daemon_for(canvas, **env)` starts the real `sis-consumer run` process pointed at that queue and
 that Canvas, with the shortened timings of `tests.support.reconcile.FAST` unless the test overrides
-them. `canvas_thread` is one such Canvas with default knobs.
+them. `canvas_thread` is one such Canvas with default knobs. `aws_env` puts this test's queues in the
+environment, for code that reads its settings from there.
 """
 
 from __future__ import annotations
@@ -60,3 +61,12 @@ def canvas_thread(queues: Queues) -> Iterator[CanvasThread]:
     thread = CanvasThread(queues, Knobs()).start()
     yield thread
     thread.close()
+
+
+@pytest.fixture
+def aws_env(queues: Queues, monkeypatch: pytest.MonkeyPatch) -> Queues:
+    """This test's queues, also in the environment (for daemons and clients started without explicit
+    settings)."""
+    for name, value in queues.env().items():
+        monkeypatch.setenv(name, value)
+    return queues

@@ -17,6 +17,7 @@ from consumer.core.events import (
     too_far_ahead,
 )
 from consumer.core.states import State
+from tests.support.live_events import sns_wrapped
 
 ACCOUNT_UUID = "a7zVUI7vnXgmCxLYSvqK9vVsP9Q3Z8tHaOz6xKcC"
 EVENT_TIME = "2020-01-14T14:14:11.498Z"
@@ -77,19 +78,6 @@ def sis_body(workflow_state: str = "initializing") -> dict[str, Any]:
 
 def message(metadata: dict[str, Any], body: Any) -> str:
     return json.dumps({"metadata": metadata, "body": body})
-
-
-def sns_envelope(inner: str) -> str:
-    return json.dumps(
-        {
-            "Type": "Notification",
-            "MessageId": "5b1c3a5e-7b0f-5d0c-9f7e-6f0d1f9a2b3c",
-            "TopicArn": "arn:aws:sns:us-east-1:123456789012:canvas-live-events",
-            "Message": inner,
-            "Timestamp": "2020-01-14T14:14:11.601Z",
-            "SignatureVersion": "1",
-        }
-    )
 
 
 def decode_sis(raw: str) -> SisBatchEvent:
@@ -180,14 +168,14 @@ def test_every_workflow_state_is_accepted(state: State) -> None:
 def test_sns_wrapped_event_decodes_like_the_raw_event() -> None:
     raw = message(request_metadata(), sis_body())
 
-    assert decode(sns_envelope(raw)) == decode(raw)
+    assert decode(sns_wrapped(raw)) == decode(raw)
     assert isinstance(decode(raw), SisBatchEvent)
 
 
 def test_sns_wrapped_other_event_decodes_to_other_event() -> None:
     inner = message({"event_name": "logged_in", "event_time": EVENT_TIME}, {"redirect_url": None})
 
-    assert decode(sns_envelope(inner)) == OtherEvent("logged_in")
+    assert decode(sns_wrapped(inner)) == OtherEvent("logged_in")
 
 
 @pytest.mark.parametrize(
@@ -406,13 +394,13 @@ def test_missing_event_time_is_invalid_naming_the_field() -> None:
 
 
 def test_sns_message_that_is_not_json_is_invalid() -> None:
-    reason = decode_error(sns_envelope("{this is not json"))
+    reason = decode_error(sns_wrapped("{this is not json"))
 
     assert reason.startswith("SNS message is not valid JSON")
 
 
 def test_sns_message_that_is_not_an_object_is_invalid() -> None:
-    reason = decode_error(sns_envelope("[1, 2]"))
+    reason = decode_error(sns_wrapped("[1, 2]"))
 
     assert reason.startswith("SNS message is not a Live Event object")
 
@@ -467,7 +455,7 @@ def test_json_nested_thousands_of_levels_deep_is_invalid_as_too_deep(where: str)
         "metadata": f'{{"metadata": {{"event_name": "sis_batch_updated", "x": {deep}}}}}',
         "body": f'{{"metadata": {json.dumps(job_metadata())}, "body": {deep}}}',
         "other-event-body": f'{{"metadata": {{"event_name": "logged_in"}}, "x": {deep}}}',
-        "sns-message": sns_envelope(f'{{"metadata": {{"event_name": "logged_in"}}, "body": {deep}}}'),
+        "sns-message": sns_wrapped(f'{{"metadata": {{"event_name": "logged_in"}}, "body": {deep}}}'),
     }[where]
 
     reason = decode_error(raw)
