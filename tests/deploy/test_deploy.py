@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from consumer.adapters import dynamodb_io
+from consumer.adapters.dynamodb_schema import TTL_ATTRIBUTE, table_definition
 from consumer.core.stuck import StuckReason
 from tests.deploy import check_dashboard as check
 
@@ -285,7 +287,81 @@ def test_task_role_is_least_privilege() -> None:
     assert by_sid["ConsumeLiveEvents"]["Resource"] == {"Fn::GetAtt": ["LiveEventsQueue", "Arn"]}
     assert by_sid["DeadLetter"]["Action"] == "sqs:SendMessage"
     assert by_sid["DeadLetter"]["Resource"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    assert by_sid["Store"]["Resource"] == [
+        {"Fn::GetAtt": ["StateTable", "Arn"]},
+        {"Fn::Sub": "${StateTable.Arn}/index/*"},
+    ]
     assert all("*" not in json.dumps(s["Action"]) for s in statements)
+
+
+# Operations only `sis-consumer store init` makes (the stack creates the table instead).
+_STORE_INIT_ONLY = {
+    "CreateTable",
+    "DescribeContinuousBackups",
+    "DescribeTimeToLive",
+    "UpdateContinuousBackups",
+    "UpdateTimeToLive",
+}
+# TransactWriteItems has no IAM action of its own: each item needs the action of its kind.
+_TRANSACTION_ITEMS = {"ConditionCheckItem", "DeleteItem", "PutItem", "UpdateItem"}
+
+
+def _dynamodb_operations_in_the_code() -> set[str]:
+    """Every DynamoDB operation named in the store's adapters (botocore's list of operations decides
+    what counts as one), store init's own calls left out."""
+    import botocore.session
+
+    known = set(botocore.session.get_session().get_service_model("dynamodb").operation_names)
+    adapters = Path(dynamodb_io.__file__).parent
+    sources = [
+        (adapters / name).read_text(encoding="utf-8")
+        for name in ("store_dynamodb.py", "dynamodb_io.py", "lease_dynamodb.py", "dynamodb_writes.py")
+    ]
+    named = set().union(*(re.findall(r'"([A-Z][A-Za-z]+)"', source) for source in sources))
+    return (named & known) - _STORE_INIT_ONLY
+
+
+def test_the_task_role_grants_exactly_the_dynamodb_actions_the_daemon_uses() -> None:
+    """Adding a DynamoDB call to the store without its IAM action (or keeping an action no call
+    needs) fails here, not in production with AccessDenied."""
+    operations = _dynamodb_operations_in_the_code()
+    assert {"GetItem", "Query", "TransactWriteItems", "DescribeTable"} <= operations  # the scan works
+    needed = (operations - {"TransactWriteItems"}) | _TRANSACTION_ITEMS
+    role = _template()["Resources"]["TaskRole"]["Properties"]
+    (store,) = [
+        s
+        for p in role["Policies"]
+        if "PolicyName" in p
+        for s in p["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "Store"
+    ]
+    assert sorted(store["Action"]) == sorted(f"dynamodb:{op}" for op in needed)
+
+
+def test_the_template_creates_the_table_store_init_creates() -> None:
+    """Same keys, attribute types, indexes (keys and projections), billing and encryption as
+    `table_definition`, plus TTL on its journal attribute and point-in-time recovery."""
+    table = _template()["Resources"]["StateTable"]
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    declared = table["Properties"]
+    expected = table_definition("any")
+
+    def attributes(definitions: list[Mapping[str, str]]) -> dict[str, str]:
+        return {d["AttributeName"]: d["AttributeType"] for d in definitions}
+
+    def keys(schema: list[Mapping[str, str]]) -> list[tuple[str, str]]:
+        return [(k["AttributeName"], k["KeyType"]) for k in schema]
+
+    def indexes(gsis: list[Mapping[str, Any]]) -> dict[str, tuple[list[tuple[str, str]], Any]]:
+        return {g["IndexName"]: (keys(g["KeySchema"]), g["Projection"]) for g in gsis}
+
+    assert attributes(declared["AttributeDefinitions"]) == attributes(expected["AttributeDefinitions"])
+    assert keys(declared["KeySchema"]) == keys(expected["KeySchema"])
+    assert indexes(declared["GlobalSecondaryIndexes"]) == indexes(expected["GlobalSecondaryIndexes"])
+    assert declared["BillingMode"] == expected["BillingMode"] == "PAY_PER_REQUEST"
+    assert declared["SSESpecification"] == {"SSEEnabled": expected["SSESpecification"]["Enabled"]}
+    assert declared["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    assert declared["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
 def test_task_definition_runs_the_daemon_as_designed() -> None:
@@ -293,16 +369,17 @@ def test_task_definition_runs_the_daemon_as_designed() -> None:
     (container,) = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
     assert container["StopTimeout"] == 30
     env = {e["Name"]: e["Value"] for e in container["Environment"]}
-    assert env["SIS_CONSUMER_STORE"] == "sqlite:////data/state.db"
+    assert env["SIS_CONSUMER_STORE"] == {"Fn::Sub": "dynamodb://${StateTable}"}
     assert env["SIS_CONSUMER_METRICS_ADDR"] == "0.0.0.0:9464"
     assert env["SIS_CONSUMER_QUEUE_URL"] == {"Ref": "LiveEventsQueue"}
     assert [s["Name"] for s in container["Secrets"]] == ["SIS_CONSUMER_CANVAS_TOKEN"]
-    assert {m["ContainerPath"] for m in container["MountPoints"]} == {"/data", "/tmp"}
+    assert {m["ContainerPath"] for m in container["MountPoints"]} == {"/tmp"}
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    assert not [r for r in template["Resources"].values() if r["Type"].startswith("AWS::EFS::")]
     desired = template["Parameters"]["DesiredCount"]
-    assert (desired["Default"], desired["MaxValue"]) == (1, 1)  # SQLite: one writer
+    assert desired["Default"] == 2  # a deploy or a lost task leaves a replica watching
     deployment = template["Resources"]["Service"]["Properties"]["DeploymentConfiguration"]
-    assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (0, 100)
+    assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (100, 200)
     alarm = template["Resources"]["DeadLetterQueueAlarm"]["Properties"]
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
