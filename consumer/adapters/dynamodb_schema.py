@@ -11,7 +11,7 @@ One table holds everything, told apart by the partition key's prefix:
 | the submission id counter | `COUNTER` | `SUBMISSION` |
 | a request's join point | `REQUEST#<X-Request-Context-Id>` | `REQUEST` (expires) |
 | an account learned by `submit` | `ACCOUNTREF#<canvas url>#<ref>` | `ACCOUNTREF` |
-| an account's last success | `ACCOUNTS` | `<account>` |
+| an account's last success and recent runs | `ACCOUNTS` | `<account>` |
 | the latest Live Event seen | `META` | `LAST_EVENT` |
 | a lease | `LEASE` | `<name>` |
 
@@ -27,11 +27,13 @@ declares the same (a test holds the two together).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
 
+from consumer.core.learned import AccountHistory, Run
 from consumer.core.states import AT_REST, State
 from consumer.core.submission import Submission, SubmissionStatus
 from consumer.core.tracker import ImportRecord, Origin
@@ -166,6 +168,22 @@ def record_from_item(item: Mapping[str, Any]) -> ImportRecord:
         developer_key_id=_text(item, "developer_key_id"),
         user_agent=_text(item, "user_agent"),
     )
+
+
+def history_from_item(item: Mapping[str, Any] | None) -> AccountHistory:
+    """An account item's last success and recent runs (`history`: compact JSON, newest first)."""
+    if item is None:
+        return AccountHistory(None)
+    runs = tuple(
+        Run(batch, datetime.fromisoformat(at), queued, importing)
+        for batch, at, queued, importing in json.loads(item["history"]["S"] if "history" in item else "[]")
+    )
+    return AccountHistory(_time(item, "last_success"), runs)
+
+
+def history_attribute(runs: tuple[Run, ...]) -> Item:
+    rows = [[r.sis_batch_id, ts(r.finished_at), r.queued_seconds, r.importing_seconds] for r in runs]
+    return s(json.dumps(rows, separators=(",", ":")))
 
 
 def submission_item(submission: Submission, submission_id: int) -> Item:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final
 
@@ -15,6 +16,8 @@ from consumer.adapters.dynamodb_schema import (
     PRESENT,
     TTL_ATTRIBUTE,
     Item,
+    history_attribute,
+    history_from_item,
     import_key,
     n,
     record_item,
@@ -23,8 +26,9 @@ from consumer.adapters.dynamodb_schema import (
     submission_key,
     ts,
 )
+from consumer.core.learned import Run, remember
 from consumer.core.outbox import encode_effects
-from consumer.core.tracker import Applied, ImportRecord, Observation, Succeeded
+from consumer.core.tracker import Applied, ImportRecord, Observation
 from consumer.ports import LeaseState, LeaseToken
 
 Write = dict[str, Any]
@@ -96,22 +100,31 @@ def journal(
     return {"Put": {"Item": entry}}
 
 
-def last_success(result: Applied) -> Write | None:
-    """The account's last success, if `result` made one known."""
-    at = max((e.at for e in result.effects if isinstance(e, Succeeded)), default=None)
-    return None if at is None else last_success_at(result.record.account, at)
+def account_key(account: str) -> Item:
+    return {"pk": ACCOUNTS, "sk": s(account)}
 
 
-def last_success_at(account: str, at: datetime) -> Write:
-    """The account's last success moves forward only: an older success finishing late fails."""
+def remembered(account: str, item: Item | None, runs: Iterable[Run]) -> Write | None:
+    """The account's item with `runs` remembered (its last success moves forward only), written
+    on the condition that nobody changed it since it was read; None when nothing would change."""
+    history = history_from_item(item)
+    kept = history.runs
+    for run in runs:
+        kept = remember(kept, run)
+    last = max(t for t in (history.last_success, *(r.finished_at for r in kept)) if t is not None)
+    if kept == history.runs and last == history.last_success:
+        return None
+    seen = None if item is None else item.get("hv")
+    new: Item = {
+        **account_key(account),
+        "last_success": s(ts(last)),
+        "history": history_attribute(kept),
+        "hv": n(1 if seen is None else int(seen["N"]) + 1),
+    }
+    if seen is None:
+        return {"Put": {"Item": new, "ConditionExpression": "attribute_not_exists(hv)"}}
     return {
-        "Update": {
-            "Key": {"pk": ACCOUNTS, "sk": s(account)},
-            "UpdateExpression": "SET #t = :t",
-            "ConditionExpression": "attribute_not_exists(#t) OR #t <= :t",
-            "ExpressionAttributeNames": {"#t": "last_success"},
-            "ExpressionAttributeValues": {":t": s(ts(at))},
-        }
+        "Put": {"Item": new, "ConditionExpression": "hv = :hv", "ExpressionAttributeValues": {":hv": seen}}
     }
 
 

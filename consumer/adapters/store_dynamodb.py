@@ -29,6 +29,7 @@ from consumer.adapters.dynamodb_io import Conflict, Dynamo, RequestHook, open_dy
 from consumer.adapters.dynamodb_schema import (
     PRESENT,
     Item,
+    history_from_item,
     import_key,
     n,
     record_from_item,
@@ -40,6 +41,7 @@ from consumer.adapters.dynamodb_schema import (
     ts,
 )
 from consumer.core.correlate import creator, join_answer, join_event, wants_submission
+from consumer.core.learned import AccountHistory, Run, run_of
 from consumer.core.outbox import Claimed, decode_effects
 from consumer.core.states import State
 from consumer.core.submission import Submission, SubmissionStatus
@@ -96,10 +98,9 @@ class DynamoStore:
         """What follows a committed change, each its own write: the journal entry, the account's
         last success, the link of a 400's submission to the batch it left behind."""
         await self.db.write([w.journal(obs, now, message_id, result, self._retention)])
-        success = w.last_success(result)
-        if success is not None:
-            with contextlib.suppress(Conflict):  # the account has a later success already
-                await self.db.write([success])
+        run = run_of(result.record) if result.effects else None
+        if run is not None:  # a success, or a late stage time of one
+            await remember_runs(self.db, result.record.account, [run])
         submission_id = None if join_point is None else join_point.get("submission_id")
         if submission_id is not None and result.record.origin is Origin.SUBMITTED:
             with contextlib.suppress(Conflict):  # linked already
@@ -189,6 +190,18 @@ class DynamoStore:
             ConsistentRead=True,
         )
         return {i["sk"]["S"]: datetime.fromisoformat(i["last_success"]["S"]) async for i in query}
+
+    async def histories(self) -> dict[str, AccountHistory]:
+        # The account items hold their own bounded history (written where a success is
+        # committed), so the watchdog's one Query on them is all it reads: no Scan, no index.
+        query = self.db.pages(
+            "Query",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": w.ACCOUNTS},
+            ConsistentRead=True,
+        )
+        found = {i["sk"]["S"]: history_from_item(i) async for i in query}
+        return {account: history for account, history in found.items() if history.last_success is not None}
 
     async def last_event_received(self) -> datetime | None:
         item = await self.db.get(w.LAST_EVENT)
@@ -415,6 +428,21 @@ class DynamoStore:
             KeyConditionExpression=f"{attribute} = :p",
             ExpressionAttributeValues={":p": s(PRESENT)},
         )
+
+
+async def remember_runs(db: Dynamo, account: str, runs: Sequence[Run]) -> None:
+    """Add successful runs to the account's bounded history (read, merge, conditional write).
+    Statistics, not bookkeeping: after ATTEMPTS conflicts the runs are left out, not retried."""
+    key = w.account_key(account)
+    for _ in range(ATTEMPTS):
+        write = w.remembered(account, await db.get(key), runs)
+        if write is None:
+            return
+        try:
+            await db.write([write])
+        except Conflict:
+            continue
+        return
 
 
 class _LeaseLost(Exception):

@@ -7,7 +7,7 @@ timestamps); `now` is ours.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -62,9 +62,15 @@ def stuck_reason(
 
 
 def stuck_imports(
-    unfinished: Iterable[ImportRecord], *, now: datetime, limits: StuckThresholds
+    unfinished: Iterable[ImportRecord],
+    *,
+    now: datetime,
+    limits: StuckThresholds,
+    by_account: Mapping[str, StuckThresholds] | None = None,
 ) -> dict[tuple[str, int], StuckReason]:
-    """Judge every unfinished import against the others of its account."""
+    """Judge every unfinished import against the others of its account, with its account's own
+    thresholds (`by_account`, see `core.learned`) or else `limits`."""
+    by_account = by_account or {}
     records = list(unfinished)
     running: dict[str, set[int]] = {}
     for r in records:
@@ -73,7 +79,8 @@ def stuck_imports(
     verdicts: dict[tuple[str, int], StuckReason] = {}
     for r in records:
         busy = bool(running.get(r.account, set()) - {r.sis_batch_id})
-        reason = stuck_reason(r, now=now, account_busy=busy, limits=limits)
+        reason = stuck_reason(r, now=now, account_busy=busy, limits=by_account.get(r.account, limits))
         if reason is not None:
             verdicts[r.key] = reason
     return verdicts
+
