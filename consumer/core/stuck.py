@@ -84,3 +84,16 @@ def stuck_imports(
             verdicts[r.key] = reason
     return verdicts
 
+
+def finished_unseen(record: ImportRecord, *, silent_after: float) -> bool:
+    """A finished import no Live Event ever spoke of, although the finish was recorded more than
+    `silent_after` after we first knew of the import: its events had time to come and did not.
+
+    The sign of a broken Live Events pipeline that the reconciler cannot hide: the reconciler
+    finishes such imports from the API, so they never stay `silent` long enough to page. A finish
+    recorded sooner (`submit --wait` asking the API within seconds) proves nothing either way.
+    """
+    if record.outcome is None or record.last_event_at is not None:
+        return False
+    known_since = record.submitted_at or record.first_seen_at
+    return _age(known_since, record.last_news_at) > silent_after
