@@ -39,6 +39,10 @@ REQUIRED_DASHBOARD_METRICS = {
     "sis_consumer_messages_total",
     "sis_consumer_canvas_requests_total",
     "sis_consumer_canvas_rate_limit_remaining",
+    "canvas_sis_import_stuck_info",
+    "canvas_sis_import_stuck_threshold_seconds",
+    "canvas_sis_imports_finished_without_events_total",
+    "sis_consumer_gauges_refreshed_timestamp_seconds",
 }
 
 
@@ -170,17 +174,33 @@ def test_alerts_use_only_exported_metrics(exported: dict[str, str]) -> None:
 
 def test_every_alert_has_severity_summary_description_and_for(alerts: list[dict[str, Any]]) -> None:
     for rule in alerts:
-        assert rule["labels"]["severity"] in {"page", "ticket"}, rule["alert"]
+        assert rule["labels"]["severity"] in {"page", "ticket", "heartbeat"}, rule["alert"]
         assert rule["labels"]["service"] == "sis-consumer", rule["alert"]
         assert {"summary", "description", "runbook_url"} <= set(rule["annotations"]), rule["alert"]
         assert re.fullmatch(r"\d+[smh]", rule["for"]), f"{rule['alert']}: `for:` is a plain duration"
 
 
-def test_one_paging_alert_per_stuck_reason(alerts: list[dict[str, Any]]) -> None:
+def test_one_alert_per_stuck_reason_paging_for_all_but_orphaned(alerts: list[dict[str, Any]]) -> None:
+    """An orphaned batch blocks nothing in Canvas: a ticket. The others page."""
     for reason in StuckReason:
-        matching = [r for r in alerts if f'canvas_sis_imports_stuck{{reason="{reason.value}"}}' in r["expr"]]
+        matching = [
+            r for r in alerts if f'canvas_sis_import_stuck_info{{reason="{reason.value}"}}' in r["expr"]
+        ]
         assert len(matching) == 1, f"expected one alert for stuck reason {reason.value}"
-        assert matching[0]["labels"]["severity"] == "page"
+        expected = "ticket" if reason is StuckReason.ORPHANED else "page"
+        assert matching[0]["labels"]["severity"] == expected, reason
+
+
+def test_alerts_about_one_import_lead_to_it_and_hold_through_a_deploy(alerts: list[dict[str, Any]]) -> None:
+    """Each stuck alert is per import (its Canvas ids as labels), its annotations carry the ids and
+    the Canvas URLs, and `keep_firing_for` bridges the moment a replica's series go stale."""
+    stuck = [r for r in alerts if "canvas_sis_import_stuck_info" in r["expr"]]
+    assert len(stuck) == len(StuckReason)
+    for rule in stuck:
+        assert "max by (account, account_id, sis_batch_id, reason)" in rule["expr"], rule["alert"]
+        links = {"canvas_account_id", "sis_batch_id", "canvas_ui_url", "canvas_api_url"}
+        assert links <= set(rule["annotations"]), rule["alert"]
+        assert rule.get("keep_firing_for") == "10m", rule["alert"]
 
 
 def test_required_alerts_exist(alerts: list[dict[str, Any]]) -> None:
@@ -188,12 +208,18 @@ def test_required_alerts_exist(alerts: list[dict[str, Any]]) -> None:
     for needle in (
         "canvas_sis_imports_finished_total",
         "time() - max by (account) (canvas_sis_import_last_success_timestamp_seconds)",
-        "sis_consumer_last_event_timestamp_seconds",
-        'up{job=~"sis-consumer.*"} == 0',
+        "canvas_sis_import_expected_success_interval_seconds",
+        "canvas_sis_imports_finished_without_events_total",
+        'max(up{job=~"sis-consumer.*"}) == 0',
         'absent(up{job=~"sis-consumer.*"})',
-        "time() - sis_consumer_last_poll_timestamp_seconds > 120",
+        'time() - max(sis_consumer_last_poll_timestamp_seconds{job=~"sis-consumer.*"}) > 120',
+        "sis_consumer_gauges_refreshed_timestamp_seconds",
+        "process_start_time_seconds",
+        'sis_consumer_messages_total{outcome="retried"}',
         'increase(sis_consumer_messages_total{outcome="dead_lettered"}',
+        'sis_consumer_canvas_requests_total{status="401"}',
         'sis_consumer_canvas_requests_total{status=~"403|429"}',
+        "vector(1)",
     ):
         assert needle in exprs, needle
 
@@ -204,6 +230,9 @@ def test_every_alert_has_a_firing_and_a_silent_unit_test(alerts: list[dict[str, 
         for case in group.get("alert_rule_test", []):
             cases.setdefault(case["alertname"], set()).add(bool(case.get("exp_alerts")))
     for rule in alerts:
+        if rule["labels"]["severity"] == "heartbeat":  # the dead-man's switch always fires
+            assert cases.get(rule["alert"]) == {True}, rule["alert"]
+            continue
         assert cases.get(rule["alert"]) == {True, False}, f"{rule['alert']}: needs a firing and a silent case"
 
 
@@ -224,22 +253,62 @@ def test_amtool_check_config() -> None:
     _passes(check.run([_tool("amtool"), "check-config", str(check.ALERTMANAGER_CONFIG)]))
 
 
-@pytest.mark.parametrize(("severity", "receiver"), [("page", "sis-oncall-pager"), ("ticket", "sis-tickets")])
-def test_alertmanager_routes_by_severity(severity: str, receiver: str) -> None:
+def _route(*labels: str) -> list[str]:
+    """The receivers `amtool config routes test` picks for an alert with `labels`."""
     result = check.run(
-        [
-            _tool("amtool"),
-            "config",
-            "routes",
-            "test",
-            f"--config.file={check.ALERTMANAGER_CONFIG}",
-            f"severity={severity}",
-            "service=sis-consumer",
-            "alertname=Example",
-        ]
+        [_tool("amtool"), "config", "routes", "test", f"--config.file={check.ALERTMANAGER_CONFIG}", *labels]
     )
     _passes(result)
-    assert result.stdout.split() == [receiver]
+    return result.stdout.split()
+
+
+@pytest.mark.parametrize(("severity", "receiver"), [("page", "sis-oncall-pager"), ("ticket", "sis-tickets")])
+def test_alertmanager_routes_by_severity(severity: str, receiver: str) -> None:
+    assert _route(f"severity={severity}", "service=sis-consumer", "alertname=Example") == [receiver]
+
+
+@pytest.mark.parametrize("severity", ["page", "ticket"])
+def test_another_services_alert_reaches_no_sis_receiver(severity: str) -> None:
+    (receiver,) = _route(f"severity={severity}", "service=billing", "alertname=HighLatency")
+    assert not receiver.startswith("sis-"), receiver
+
+
+def test_the_dead_mans_switch_goes_to_its_heartbeat_receiver_never_to_a_person() -> None:
+    labels = ("alertname=SisConsumerDeadMansSwitch", "severity=heartbeat", "service=sis-consumer")
+    assert _route(*labels) == ["sis-deadmans-switch"]
+
+
+def test_stuck_alerts_are_inhibited_while_the_daemon_is_down_stalled_or_stale(
+    alerts: list[dict[str, Any]],
+) -> None:
+    """The inhibition's matchers, read as Alertmanager reads them (anchored regexes), against the
+    alert names of the rules file: a renamed alert would silently escape them."""
+    config = check.load_yaml(check.ALERTMANAGER_CONFIG)
+    names = {r["alert"] for r in alerts}
+
+    def matching(matchers: list[str]) -> set[str]:
+        found = set(names)
+        for matcher in matchers:
+            parsed = re.fullmatch(r'(\w+)(=~|=)"(.*)"', matcher)
+            assert parsed is not None, matcher
+            label, op, value = parsed.groups()
+            if label == "service":
+                assert (op, value) == ("=", "sis-consumer")
+                continue
+            assert label == "alertname"
+            found = {n for n in found if (re.fullmatch(value, n) if op == "=~" else n == value)}
+        return found
+
+    rule = config["inhibit_rules"][0]
+    assert matching(rule["source_matchers"]) == {
+        "SisConsumerDown",
+        "SisConsumerPollStalled",
+        "SisConsumerGaugesStale",
+    }
+    stuck = {n for n in names if n.startswith("SisImportStuck")}
+    assert len(stuck) == len(StuckReason)
+    assert matching(rule["target_matchers"]) == stuck | {"SisImportNoRecentSuccess", "SisLiveEventsMissing"}
+    assert rule["equal"] == ["service"]
 
 
 # ------------------------------------------------------------------ CloudFormation
