@@ -337,10 +337,58 @@ def test_queue_meets_canvas_requirements() -> None:
     ]
     on_queue = [p for p in policies if p["Properties"].get("Queue") == {"Ref": "LiveEventsQueue"}]
     assert len(on_queue) == 1
-    (statement,) = on_queue[0]["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Allow"
-    assert statement["Principal"] == {"AWS": "arn:aws:iam::636161780776:root"}
-    assert statement["Action"] == "sqs:SendMessage"
+    allow, deny = on_queue[0]["Properties"]["PolicyDocument"]["Statement"]
+    assert allow["Effect"] == "Allow"
+    assert allow["Principal"] == {"AWS": "arn:aws:iam::636161780776:root"}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "sqs:*")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_what_matters_cannot_be_left_out_or_deleted_by_mistake() -> None:
+    """No default for the allowlist and the alarm topic (an empty one accepted every account and
+    alarmed nobody); the queues and the table survive the stack."""
+    template = _template()
+    parameters = template["Parameters"]
+    for required in ("AllowedAccounts", "AlarmTopicArn"):
+        assert "Default" not in parameters[required], required
+    assert not re.fullmatch(parameters["AllowedAccounts"]["AllowedPattern"], "")
+    resources = template["Resources"]
+    for name in ("LiveEventsQueue", "DeadLetterQueue", "StateTable"):
+        assert (resources[name]["DeletionPolicy"], resources[name]["UpdateReplacePolicy"]) == (
+            "Retain",
+            "Retain",
+        )
+    alarms = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert set(alarms) == {
+        "DeadLetterQueueAlarm",
+        "QueueBacklogAlarm",
+        "NoLiveEventsAlarm",
+        "RunningTasksAlarm",
+    }
+    for name, alarm in alarms.items():
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopicArn"}], name
+    quiet = alarms["NoLiveEventsAlarm"]
+    assert (quiet["MetricName"], quiet["Statistic"], quiet["ComparisonOperator"]) == (
+        "NumberOfMessagesSent",
+        "Sum",
+        "LessThanThreshold",
+    )
+    running = alarms["RunningTasksAlarm"]
+    assert (running["MetricName"], running["Threshold"]) == ("RunningTaskCount", {"Ref": "DesiredCount"})
+
+
+def test_prometheus_finds_the_tasks_under_the_name_the_template_registers() -> None:
+    template = _template()
+    service = template["Resources"]["Service"]["Properties"]
+    assert service["ServiceRegistries"] == [{"RegistryArn": {"Fn::GetAtt": ["DiscoveryService", "Arn"]}}]
+    discovery = template["Resources"]["DiscoveryService"]["Properties"]
+    assert discovery["DnsConfig"]["DnsRecords"] == [{"Type": "A", "TTL": 10}]
+    name = template["Outputs"]["DiscoveryName"]["Value"]["Fn::Sub"]
+    (job,) = check.load_yaml(check.PROMETHEUS_CONFIG)["scrape_configs"]
+    (dns,) = job["dns_sd_configs"]
+    assert (job["job_name"], dns["type"], dns["port"]) == ("sis-consumer", "A", 9464)
+    assert dns["names"] == [name.replace("${QueueNameSuffix}", "prod")]
 
 
 def test_task_role_is_least_privilege() -> None:
@@ -439,6 +487,8 @@ def test_task_definition_runs_the_daemon_as_designed() -> None:
     assert container["StopTimeout"] == 30
     env = {e["Name"]: e["Value"] for e in container["Environment"]}
     assert env["SIS_CONSUMER_STORE"] == {"Fn::Sub": "dynamodb://${StateTable}"}
+    assert env["SIS_CONSUMER_ACCOUNTS"] == {"Ref": "AllowedAccounts"}
+    assert env["SIS_CONSUMER_EXPECT_SUCCESS_EVERY"] == {"Ref": "ExpectSuccessEvery"}
     assert env["SIS_CONSUMER_METRICS_ADDR"] == "0.0.0.0:9464"
     assert env["SIS_CONSUMER_QUEUE_URL"] == {"Ref": "LiveEventsQueue"}
     assert [s["Name"] for s in container["Secrets"]] == ["SIS_CONSUMER_CANVAS_TOKEN"]
