@@ -183,13 +183,11 @@ class DynamoStore:
         return [record_from_item(i) async for i in self._index("unfinished", "unfinished")]
 
     async def last_successes(self) -> dict[str, datetime]:
-        query = self.db.pages(
-            "Query",
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": w.ACCOUNTS},
-            ConsistentRead=True,
-        )
-        return {i["sk"]["S"]: datetime.fromisoformat(i["last_success"]["S"]) async for i in query}
+        return {
+            account: history.last_success
+            for account, history in (await self.histories()).items()
+            if history.last_success is not None
+        }
 
     async def histories(self) -> dict[str, AccountHistory]:
         # The account items hold their own bounded history (written where a success is
