@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
 
-from consumer.core.learned import AccountHistory, Run
+from consumer.core.learned import AccountHistory, Run, remember
 from consumer.core.states import AT_REST, State
 from consumer.core.submission import Submission, SubmissionStatus
 from consumer.core.tracker import ImportRecord, Origin
@@ -171,19 +171,21 @@ def record_from_item(item: Mapping[str, Any]) -> ImportRecord:
 
 
 def history_from_item(item: Mapping[str, Any] | None) -> AccountHistory:
-    """An account item's last success and recent runs (`history`: compact JSON, newest first)."""
+    """An account item's last success and recent runs. `runs` is a list that writers append to
+    without reading (one compact JSON string per run, in any order, an import possibly twice);
+    `last_success` is what older versions and `store copy` wrote."""
     if item is None:
         return AccountHistory(None)
-    runs = tuple(
+    runs = remember(
         Run(batch, datetime.fromisoformat(at), queued, importing)
-        for batch, at, queued, importing in json.loads(item["history"]["S"] if "history" in item else "[]")
+        for batch, at, queued, importing in (json.loads(r["S"]) for r in item.get("runs", {"L": []})["L"])
     )
-    return AccountHistory(_time(item, "last_success"), runs)
+    times = [t for t in (_time(item, "last_success"), runs[0].finished_at if runs else None) if t is not None]
+    return AccountHistory(max(times, default=None), runs)
 
 
-def history_attribute(runs: tuple[Run, ...]) -> Item:
-    rows = [[r.sis_batch_id, ts(r.finished_at), r.queued_seconds, r.importing_seconds] for r in runs]
-    return s(json.dumps(rows, separators=(",", ":")))
+def run_attribute(run: Run) -> Item:
+    return s(json.dumps([run.sis_batch_id, ts(run.finished_at), run.queued_seconds, run.importing_seconds]))
 
 
 def submission_item(submission: Submission, submission_id: int) -> Item:

@@ -16,12 +16,12 @@ from consumer.adapters.dynamodb_schema import (
     PRESENT,
     TTL_ATTRIBUTE,
     Item,
-    history_attribute,
     history_from_item,
     import_key,
     n,
     record_item,
     request_key,
+    run_attribute,
     s,
     submission_key,
     ts,
@@ -104,28 +104,46 @@ def account_key(account: str) -> Item:
     return {"pk": ACCOUNTS, "sk": s(account)}
 
 
-def remembered(account: str, item: Item | None, runs: Iterable[Run]) -> Write | None:
-    """The account's item with `runs` remembered (its last success moves forward only), written
-    on the condition that nobody changed it since it was read; None when nothing would change."""
-    history = history_from_item(item)
-    kept = history.runs
-    for run in runs:
-        kept = remember(kept, run)
-    last = max(t for t in (history.last_success, *(r.finished_at for r in kept)) if t is not None)
-    if kept == history.runs and last == history.last_success:
-        return None
-    seen = None if item is None else item.get("hv")
-    new: Item = {
-        **account_key(account),
-        "last_success": s(ts(last)),
-        "history": history_attribute(kept),
-        "hv": n(1 if seen is None else int(seen["N"]) + 1),
-    }
-    if seen is None:
-        return {"Put": {"Item": new, "ConditionExpression": "attribute_not_exists(hv)"}}
+def append_run(account: str, run: Run) -> Write:
+    """Add a successful run to the account's history: one update, no read, no condition, so that
+    replicas finishing imports of one account at once never conflict. Readers merge and trim."""
     return {
-        "Put": {"Item": new, "ConditionExpression": "hv = :hv", "ExpressionAttributeValues": {":hv": seen}}
+        "Update": {
+            "Key": account_key(account),
+            "UpdateExpression": "SET #r = list_append(if_not_exists(#r, :none), :run)",
+            "ExpressionAttributeNames": {"#r": "runs"},
+            "ExpressionAttributeValues": {":none": {"L": []}, ":run": {"L": [run_attribute(run)]}},
+        }
     }
+
+
+def rewritten(account: str, item: Item | None, runs: Iterable[Run] = ()) -> Write | None:
+    """The account's item holding only its latest runs, `runs` added (`store copy`, and compacting
+    a list that appends have grown); written only if the list is still as read. None when it
+    would not change."""
+    stored = [] if item is None else item.get("runs", {"L": []})["L"]
+    kept = remember([*history_from_item(item).runs, *runs])
+    listed = [run_attribute(r) for r in kept]
+    if listed == stored:
+        return None
+    last = history_from_item({**(item or {}), "runs": {"L": listed}}).last_success
+    new: Item = {**account_key(account), "runs": {"L": listed}}
+    if last is not None:
+        new["last_success"] = s(ts(last))
+    if item is None:
+        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+    elif "runs" not in item:
+        condition = {
+            "ConditionExpression": "attribute_not_exists(#r)",
+            "ExpressionAttributeNames": {"#r": "runs"},
+        }
+    else:
+        condition = {
+            "ConditionExpression": "size(#r) = :n",
+            "ExpressionAttributeNames": {"#r": "runs"},
+            "ExpressionAttributeValues": {":n": n(len(stored))},
+        }
+    return {"Put": {"Item": new, **condition}}
 
 
 def at_request(request_id: str, half: dict[str, Item]) -> Write:

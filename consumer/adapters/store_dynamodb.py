@@ -41,7 +41,7 @@ from consumer.adapters.dynamodb_schema import (
     ts,
 )
 from consumer.core.correlate import creator, join_answer, join_event, wants_submission
-from consumer.core.learned import AccountHistory, Run, run_of
+from consumer.core.learned import HISTORY_SIZE, AccountHistory, Run, run_of
 from consumer.core.outbox import Claimed, decode_effects
 from consumer.core.states import State
 from consumer.core.submission import Submission, SubmissionStatus
@@ -100,7 +100,7 @@ class DynamoStore:
         await self.db.write([w.journal(obs, now, message_id, result, self._retention)])
         run = run_of(result.record) if result.effects else None
         if run is not None:  # a success, or a late stage time of one
-            await remember_runs(self.db, result.record.account, [run])
+            await self.db.write([w.append_run(result.record.account, run)])
         submission_id = None if join_point is None else join_point.get("submission_id")
         if submission_id is not None and result.record.origin is Origin.SUBMITTED:
             with contextlib.suppress(Conflict):  # linked already
@@ -190,15 +190,24 @@ class DynamoStore:
         }
 
     async def histories(self) -> dict[str, AccountHistory]:
-        # The account items hold their own bounded history (written where a success is
-        # committed), so the watchdog's one Query on them is all it reads: no Scan, no index.
+        """The account items hold their own history (appended where a success is committed), so
+        the watchdog's one Query on them is all it reads: no Scan, no index. A list that appends
+        have grown past twice its size is compacted here, by whichever reader sees it first."""
         query = self.db.pages(
             "Query",
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": w.ACCOUNTS},
             ConsistentRead=True,
         )
-        found = {i["sk"]["S"]: history_from_item(i) async for i in query}
+        found: dict[str, AccountHistory] = {}
+        async for item in query:
+            account = item["sk"]["S"]
+            found[account] = history_from_item(item)
+            if len(item.get("runs", {"L": []})["L"]) > 2 * HISTORY_SIZE:
+                compacted = w.rewritten(account, item)
+                if compacted is not None:
+                    with contextlib.suppress(Conflict):  # appended meanwhile: the next reader compacts
+                        await self.db.write([compacted])
         return {account: history for account, history in found.items() if history.last_success is not None}
 
     async def last_event_received(self) -> datetime | None:
@@ -429,11 +438,11 @@ class DynamoStore:
 
 
 async def remember_runs(db: Dynamo, account: str, runs: Sequence[Run]) -> None:
-    """Add successful runs to the account's bounded history (read, merge, conditional write).
-    Statistics, not bookkeeping: after ATTEMPTS conflicts the runs are left out, not retried."""
+    """Merge successful runs into the account's history (`store copy`): read, merge, write if
+    unchanged since; a second copy changes nothing."""
     key = w.account_key(account)
     for _ in range(ATTEMPTS):
-        write = w.remembered(account, await db.get(key), runs)
+        write = w.rewritten(account, await db.get(key), runs)
         if write is None:
             return
         try:
@@ -441,6 +450,7 @@ async def remember_runs(db: Dynamo, account: str, runs: Sequence[Run]) -> None:
         except Conflict:
             continue
         return
+    raise StoreUnavailable(f"dynamodb: the history of {account} kept changing under us; copy again")
 
 
 class _LeaseLost(Exception):

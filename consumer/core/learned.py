@@ -65,12 +65,28 @@ def run_of(record: ImportRecord) -> Run | None:
     return Run(record.sis_batch_id, finished_at, stages.get(Stage.QUEUED), stages.get(Stage.IMPORTING))
 
 
-def remember(runs: Iterable[Run], new: Run, size: int = HISTORY_SIZE) -> tuple[Run, ...]:
-    """`runs` with `new` in its place (replacing an earlier version of the same import), newest
-    first, the oldest dropped beyond `size`. Idempotent and order-independent."""
-    kept = {run.sis_batch_id: run for run in runs if run.sis_batch_id != new.sis_batch_id}
-    kept[new.sis_batch_id] = new
+def remember(runs: Iterable[Run], size: int = HISTORY_SIZE) -> tuple[Run, ...]:
+    """The latest `size` runs, newest first, each import once: what two records of one import say
+    is merged (a stage time may become known after the finish was recorded). Idempotent and
+    order-independent, so writers may append without reading."""
+    kept: dict[int, Run] = {}
+    for run in runs:
+        seen = kept.get(run.sis_batch_id)
+        kept[run.sis_batch_id] = run if seen is None else _merged(seen, run)
     return newest_first(kept.values(), size)
+
+
+def _merged(a: Run, b: Run) -> Run:
+    return Run(
+        a.sis_batch_id,
+        min(a.finished_at, b.finished_at),
+        _larger(a.queued_seconds, b.queued_seconds),
+        _larger(a.importing_seconds, b.importing_seconds),
+    )
+
+
+def _larger(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def newest_first(runs: Iterable[Run], size: int = HISTORY_SIZE) -> tuple[Run, ...]:

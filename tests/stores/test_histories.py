@@ -1,8 +1,8 @@
 """Each account's recent successful runs, what stuck thresholds are learned from (`core.learned`).
 
-SQLite derives them from its imports; DynamoDB keeps a bounded history in each account's item,
-written where a success is committed, so that the watchdog reads them with the one Query it makes
-anyway. Both must answer the same.
+SQLite derives them from its imports; DynamoDB appends each run to its account's item where the
+success is committed (one update, no read), so that the watchdog reads them with the one Query it
+makes anyway, and readers merge and compact. Both must answer the same.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from consumer.adapters import dynamodb_writes as w
 from consumer.adapters.dynamodb_restore import restore
 from consumer.adapters.store_dynamodb import open_dynamodb
 from consumer.adapters.store_sqlite import open_sqlite
-from consumer.core.learned import HISTORY_SIZE, AccountHistory, Run
+from consumer.core.learned import HISTORY_SIZE, AccountHistory, Run, remember
 from consumer.core.states import State
 from consumer.ports import Store
 from consumer.sandbox.local_sqs import REGION
@@ -79,6 +80,26 @@ async def test_a_late_importing_event_completes_the_run_and_a_redelivery_changes
     (history,) = (await store.histories()).values()
 
     assert history.runs == (Run(101, T0 + timedelta(minutes=10), 240.0, 360.0),)
+
+
+async def test_a_dynamodb_history_grown_by_appends_is_read_merged_and_compacted(aws: None) -> None:
+    """Replicas append runs without reading (an import may be appended twice, in any order); the
+    first reader that finds the list past twice its size rewrites it to the latest runs."""
+    table = new_table_name()
+    await create_table(table)
+    appended = [Run(b, T0 + timedelta(minutes=b), 60.0, None) for b in range(2 * HISTORY_SIZE + 1)]
+    appended.append(Run(5, T0 + timedelta(minutes=5), None, 300.0))  # a late stage time of import 5
+    async with open_dynamodb(table, region=REGION) as dynamodb:
+        for run in reversed(appended):
+            await dynamodb.db.write([w.append_run(ACCOUNT, run)])
+        first = await dynamodb.histories()
+        stored = await dynamodb.db.get(w.account_key(ACCOUNT))
+        second = await dynamodb.histories()
+
+    expected = remember(appended)
+    assert first == second == {ACCOUNT: AccountHistory(expected[0].finished_at, expected)}
+    assert stored is not None
+    assert len(stored["runs"]["L"]) == HISTORY_SIZE
 
 
 async def test_store_copy_carries_the_histories_into_dynamodb_and_twice_changes_nothing(

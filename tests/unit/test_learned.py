@@ -64,23 +64,21 @@ def test_an_unfinished_import_is_no_run() -> None:
 
 # ------------------------------------------------------------------ the bounded history
 def test_remember_keeps_the_newest_runs_first_up_to_the_size() -> None:
-    history: tuple[Run, ...] = ()
-    for run in runs(*range(HISTORY_SIZE + 3)):
-        history = remember(history, run)
+    history = remember(runs(*range(HISTORY_SIZE + 3)))
     assert len(history) == HISTORY_SIZE
     assert [r.sis_batch_id for r in history] == list(range(HISTORY_SIZE + 3, 3, -1))
 
 
-def test_remember_replaces_an_earlier_version_of_the_same_import() -> None:
+def test_remember_merges_what_two_records_of_one_import_say() -> None:
     first = Run(7, T0, 60.0, None)
-    better = Run(7, T0, 60.0, 300.0)  # its importing time became known later
-    assert remember(remember((), first), better) == (better,)
-    assert remember(remember((), better), better) == (better,)
+    later = Run(7, T0, None, 300.0)  # its importing time became known after the finish
+    assert remember([first, later]) == remember([later, first]) == (Run(7, T0, 60.0, 300.0),)
+    assert remember([first, first]) == (first,)
 
 
 def test_remember_is_order_independent() -> None:
     a, b, c = runs(10, 20, 30)
-    assert remember(remember(remember((), a), b), c) == remember(remember(remember((), c), a), b)
+    assert remember([a, b, c]) == remember([c, a, b]) == (c, b, a)
 
 
 # ------------------------------------------------------------------ learning one threshold
