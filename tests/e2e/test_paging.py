@@ -211,9 +211,9 @@ async def test_a_healthy_night_with_no_imports_pages_nobody(
 async def test_a_learned_threshold_pages_a_fast_accounts_stuck_import_long_before_the_fixed_two_hours(
     sandbox: Sandbox, tmp_path: Path, webhook: Webhook
 ) -> None:
-    """Three imports of 0.3 s teach the account its pace: a stuck import pages after the learning
-    floor (2 s), not after SIS_CONSUMER_STUCK_RUNNING (2 h, left at its default). The page leads
-    to the import: Canvas account id, SIS import id, the Canvas URLs, the threshold."""
+    """Three sub-second imports teach the account its pace: a stuck import pages after seconds (the
+    learning floor is 2 s), not after SIS_CONSUMER_STUCK_RUNNING (2 h, left at its default). The
+    page leads to the import: Canvas account id, SIS import id, the Canvas URLs, the threshold."""
     daemon = Daemon(
         sandbox.queues,
         tmp_path,
@@ -228,11 +228,13 @@ async def test_a_learned_threshold_pages_a_fast_accounts_stuck_import_long_befor
             await sandbox.canvas.start_import(ACCOUNT)
 
         async def learned() -> bool:
+            # Twice the slowest run, at least the floor: a few seconds on a busy machine.
             return has_series(
-                prom, 'canvas_sis_import_stuck_threshold_seconds{reason="running_too_long"} == 2'
+                prom, 'canvas_sis_import_stuck_threshold_seconds{reason="running_too_long"} < 60'
             )
 
         await await_until(learned, timeout=60, interval=0.5, what="the learned threshold on /metrics")
+        threshold = daemon.sample("canvas_sis_import_stuck_threshold_seconds", reason="running_too_long")
         sandbox.canvas.plan(ACCOUNT, "imported", stuck=True)
         stuck = await sandbox.canvas.start_import(ACCOUNT)
 
@@ -250,4 +252,8 @@ async def test_a_learned_threshold_pages_a_fast_accounts_stuck_import_long_befor
         page["annotations"]["canvas_api_url"]
         == f"{canvas}/api/v1/accounts/{account.id}/sis_imports/{stuck.id}"
     )
-    assert "importing longer than 2s (its account's threshold)" in page["annotations"]["description"]
+    # Prometheus's humanizeDuration of a few seconds: "%.4gs".
+    assert (
+        f"importing longer than {threshold:.4g}s (its account's threshold)"
+        in page["annotations"]["description"]
+    )
