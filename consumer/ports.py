@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from consumer.ack import Message
+from consumer.core.learned import AccountHistory
 from consumer.core.outbox import Claimed
 from consumer.core.states import State
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
@@ -52,6 +53,11 @@ class ImportStore(Protocol):
 
     async def last_successes(self) -> dict[str, datetime]:
         """Per account, when its latest successful import finished."""
+        ...
+
+    async def histories(self) -> dict[str, AccountHistory]:
+        """Per account with a success: the latest success and its latest successful runs, newest
+        first (`core.learned`). Read by the watchdog at every pass: no Scan."""
         ...
 
     async def last_event_received(self) -> datetime | None:

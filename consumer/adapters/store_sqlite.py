@@ -38,6 +38,7 @@ from consumer.adapters.sqlite_schema import (
 )
 from consumer.adapters.sqlite_upkeep import checkpoint, fsync, maintain, prune_past
 from consumer.core.correlate import creator, join_answer, join_event, wants_submission
+from consumer.core.learned import HISTORY_SIZE, AccountHistory, Run, newest_first, run_of
 from consumer.core.outbox import Claimed, decode_effects, encode_effects
 from consumer.core.states import SUCCEEDED, State
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
@@ -476,6 +477,28 @@ class SqliteStore:
         query = f"SELECT account, MAX(finished_at) FROM imports WHERE outcome IN ({marks}) GROUP BY account"
         rows = await self._call(lambda: self._conn.execute(query, [s.value for s in SUCCEEDED]).fetchall())
         return {account: datetime.fromisoformat(at) for account, at in rows if at is not None}
+
+    async def histories(self) -> dict[str, AccountHistory]:
+        # Derived from the imports themselves, the latest HISTORY_SIZE successes per account.
+        marks = ", ".join("?" * len(SUCCEEDED))
+        query = (
+            f"SELECT {COLUMNS} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY account"
+            " ORDER BY finished_at DESC, sis_batch_id DESC) AS position"
+            f" FROM imports WHERE outcome IN ({marks})) WHERE position <= ?"
+        )
+        params = [*(s.value for s in SUCCEEDED), HISTORY_SIZE]
+        rows = await self._call(lambda: self._conn.execute(query, params).fetchall())
+        runs: dict[str, list[Run]] = {}
+        for row in rows:
+            record = from_row(row)
+            run = run_of(record)
+            if run is not None:
+                runs.setdefault(record.account, []).append(run)
+        return {
+            account: AccountHistory(ordered[0].finished_at, ordered)
+            for account, found in runs.items()
+            if (ordered := newest_first(found))
+        }
 
     async def last_event_received(self) -> datetime | None:
         row = await self._call(
