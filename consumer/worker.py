@@ -22,9 +22,9 @@ import structlog
 from consumer.ack import Ack, DeadLetter, Handler, Message, Outcome, Retry, retry_delay
 from consumer.core.backoff import backoff_seconds
 from consumer.errors import QueueError, StoreUnavailable
+from consumer.loops import pause
 from consumer.observability.http import Health
 from consumer.observability.metrics import Metrics
-from consumer.pause import pause
 from consumer.ports import Queue
 
 log = structlog.get_logger("sis_consumer.worker")
