@@ -93,7 +93,7 @@ async def serve(
     queue_url = settings.require_queue()
     registry = registry or CollectorRegistry()
     clock = clock or SystemClock()
-    metrics = Metrics(registry)
+    metrics = Metrics(registry, silent_after=settings.stuck_silent)
     health = http.Health(stall_after=settings.stall_after)
 
     def on_request(operation: str, result: str) -> None:
@@ -136,6 +136,7 @@ async def serve(
             health.sqs_result(str(exc))
             log.error("daemon.queue_unreachable", error=str(exc))
         metrics.prime(settings.accounts)
+        metrics.describe_setup(settings.canvas_url, settings.expect_success_every)
         last_event = await store.last_event_received()
         if last_event is not None:
             metrics.last_event.set(last_event.timestamp())
@@ -164,6 +165,9 @@ async def serve(
             settings.stuck_thresholds,
             leader,
             last_event=lambda: handler.last_event_at,
+            learning=settings.learning,
+            accounts=settings.accounts,
+            canvas_url=settings.canvas_url,
         )
         reconciler = canvas = None
         if settings.canvas_url and settings.canvas_token is not None:

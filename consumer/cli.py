@@ -16,6 +16,7 @@ from consumer import __version__
 from consumer.adapters.canvas import open_canvas
 from consumer.app import Signals, serve
 from consumer.config import Settings, from_env, parse_duration
+from consumer.core.learned import thresholds_for
 from consumer.core.resolve import RESOLUTIONS, Unresolvable, resolution
 from consumer.core.sis_import import result_summary
 from consumer.core.states import State
@@ -357,9 +358,12 @@ async def _imports(settings: Settings, as_json: bool, state: str | None, since: 
     async with open_store(settings) as store:
         records = await store.records(state=None if state is None else State(state), since=_since(since))
         unfinished = await store.unfinished()
+        histories = await store.histories()
         submissions = await store.submissions()
         results = await store.results()
-    stuck = stuck_imports(unfinished, now=datetime.now(UTC), limits=settings.stuck_thresholds)
+    limits = settings.stuck_thresholds
+    learned = {a: thresholds_for(h, limits, settings.learning) for a, h in histories.items()}
+    stuck = stuck_imports(unfinished, now=datetime.now(UTC), limits=limits, by_account=learned)
     views = [
         import_view(
             r,

@@ -6,9 +6,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 
 from consumer.core.intake_rules import IntakeRule, load_rules
+from consumer.core.learned import HISTORY_SIZE, Learning
 from consumer.core.stuck import StuckThresholds
 from consumer.errors import ConfigError
 
@@ -88,6 +90,11 @@ class Settings:
     stuck_running: float = 7200.0
     stuck_orphaned: float = 900.0
     stuck_silent: float = 300.0
+    stuck_learn_after: int = 5
+    stuck_learn_floor: float = 900.0
+    stuck_learn_ceiling: float = 43200.0
+    expect_success_every: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    """Per account UUID: a successful import is expected at least this often (seconds)."""
     lease: float = 30.0
     journal_retention: float = 90 * 86400.0
     intake_queue_url: str | None = None
@@ -120,6 +127,12 @@ class Settings:
             silent=self.stuck_silent,
         )
 
+    @property
+    def learning(self) -> Learning:
+        return Learning(
+            after=self.stuck_learn_after, floor=self.stuck_learn_floor, ceiling=self.stuck_learn_ceiling
+        )
+
     def require_queue(self) -> str:
         if not self.queue_url:
             raise ConfigError(f"{PREFIX}QUEUE_URL is required: the URL of the Canvas Live Events SQS queue")
@@ -138,6 +151,8 @@ class Settings:
                 value = [rule.describe() for rule in value]
             elif f.name.endswith("_url") and isinstance(value, str):
                 value = masked_url(value)
+            elif isinstance(value, Mapping):
+                value = dict(value)
             out[f.name] = value
         if self.canvas_token is None:
             out["canvas_token"] = NO_TOKEN_NOTE
@@ -156,6 +171,8 @@ _DURATIONS: Final = {
     "STUCK_RUNNING": "stuck_running",
     "STUCK_ORPHANED": "stuck_orphaned",
     "STUCK_SILENT": "stuck_silent",
+    "STUCK_LEARN_FLOOR": "stuck_learn_floor",
+    "STUCK_LEARN_CEILING": "stuck_learn_ceiling",
     "LEASE": "lease",
     "JOURNAL_RETENTION": "journal_retention",
 }
@@ -229,9 +246,17 @@ def from_env(env: Mapping[str, str]) -> Settings:
     if accounts:
         values["accounts"] = frozenset(a.strip() for a in accounts.split(",") if a.strip())
 
+    expectations = get("EXPECT_SUCCESS_EVERY")
+    if expectations:
+        values["expect_success_every"], found = _expectations(
+            expectations, values.get("accounts", frozenset())
+        )
+        problems.extend(found)
+
     for name, attr, low, high in (
         ("POLLERS", "pollers", 1, 64),
         ("WAIT_TIME_SECONDS", "wait_time_seconds", 0, 20),
+        ("STUCK_LEARN_AFTER", "stuck_learn_after", 0, HISTORY_SIZE),
     ):
         raw = get(name)
         if raw is None:
@@ -290,6 +315,8 @@ def _cross_checks(s: Settings) -> list[str]:
         problems.append("AWS_REGION is not set and cannot be read from the queue URL")
     if s.dynamodb_table and s.region is None:
         problems.append(f"AWS_REGION is not set: the DynamoDB store of {PREFIX}STORE needs it")
+    if s.stuck_learn_floor > s.stuck_learn_ceiling:
+        problems.append(f"{PREFIX}STUCK_LEARN_FLOOR must not exceed {PREFIX}STUCK_LEARN_CEILING")
     if s.lease < 3:
         problems.append(f"{PREFIX}LEASE must be at least 3s (renewed every third of it)")
     if s.journal_retention < 86400:
@@ -334,6 +361,38 @@ def _intake_rules(text: str | None, path: str | None, problems: list[str]) -> tu
     rules, found = load_rules(text)
     problems.extend(f"{name}: {p}" for p in found)
     return rules
+
+
+def _expectations(text: str, accounts: frozenset[str]) -> tuple[Mapping[str, float], list[str]]:
+    """`UUID=DURATION,...`; a bare `DURATION` applies to every account of SIS_CONSUMER_ACCOUNTS.
+    An account outside the allowlist is an error: its imports are never watched."""
+    name = f"{PREFIX}EXPECT_SUCCESS_EVERY"
+    every: dict[str, float] = {}
+    default: float | None = None
+    problems = []
+    for entry in (e.strip() for e in text.split(",") if e.strip()):
+        account, _, duration = entry.rpartition("=")
+        try:
+            seconds = parse_duration(duration)
+        except ValueError as exc:
+            problems.append(f"{name}: {entry!r}: {exc}")
+            continue
+        if seconds <= 0:
+            problems.append(f"{name}: {entry!r}: the interval must be longer than 0")
+        elif not account:
+            default = seconds
+        elif accounts and account.strip() not in accounts:
+            problems.append(f"{name}: account {account.strip()!r} is not in {PREFIX}ACCOUNTS")
+        else:
+            every[account.strip()] = seconds
+    if default is not None:
+        if not accounts:
+            problems.append(
+                f"{name}: a bare interval applies to every account of {PREFIX}ACCOUNTS, which is empty:"
+                " name the account (UUID=26h)"
+            )
+        every = {account: default for account in accounts} | every
+    return MappingProxyType(every), problems
 
 
 def _region_of(queue_url: str | None) -> str | None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from consumer.ack import Message
+from consumer.core.learned import AccountHistory
 from consumer.core.outbox import Claimed
 from consumer.core.states import State
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
@@ -52,6 +53,11 @@ class ImportStore(Protocol):
 
     async def last_successes(self) -> dict[str, datetime]:
         """Per account, when its latest successful import finished."""
+        ...
+
+    async def histories(self) -> dict[str, AccountHistory]:
+        """Per account with a success: the latest success and its latest successful runs, newest
+        first (`core.learned`). Read by the watchdog at every pass: no Scan."""
         ...
 
     async def last_event_received(self) -> datetime | None:
@@ -259,8 +265,6 @@ class Store(ImportStore, SubmissionStore, IntakeStore, ResultStore, OutboxStore,
 class Queue(Protocol):
     """The Live Events queue. Batch calls return the messages they could not handle."""
 
-    dlq_url: str | None
-
     async def check(self) -> None:
         """Raise `QueueError` unless the queue exists and may be used."""
         ...
@@ -271,7 +275,9 @@ class Queue(Protocol):
 
     async def change_visibility(self, delays: Sequence[tuple[Message, int]]) -> list[Message]: ...
 
-    async def dead_letter(self, messages: Sequence[tuple[Message, str]]) -> list[Message]: ...
+    async def dead_letter(self, messages: Sequence[tuple[Message, str]]) -> list[Message]:
+        """Copy each message to the DLQ with its reason; all come back when there is no DLQ."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -336,3 +336,74 @@ def test_describe_masks_the_credentials_and_query_of_urls(name: str, url: str, s
 
 def test_the_canvas_timeout_is_a_duration() -> None:
     assert from_env({"SIS_CONSUMER_CANVAS_TIMEOUT": "5s"}).canvas_timeout == 5.0
+
+
+# ------------------------------------------------------------------ success expectations
+A, B = "acct-a-uuid", "acct-b-uuid"
+
+
+def test_expected_successes_are_per_account() -> None:
+    settings = from_env({"SIS_CONSUMER_EXPECT_SUCCESS_EVERY": f"{A}=26h, {B}=74h"})
+
+    assert settings.expect_success_every == {A: 26 * 3600.0, B: 74 * 3600.0}
+
+
+def test_without_a_schedule_no_account_is_expected_to_succeed() -> None:
+    assert from_env({"SIS_CONSUMER_ACCOUNTS": f"{A},{B}"}).expect_success_every == {}
+
+
+def test_a_bare_interval_applies_to_every_allowed_account_and_a_named_one_wins() -> None:
+    settings = from_env(
+        {"SIS_CONSUMER_ACCOUNTS": f"{A},{B}", "SIS_CONSUMER_EXPECT_SUCCESS_EVERY": f"{B}=74h,26h"}
+    )
+
+    assert settings.expect_success_every == {A: 26 * 3600.0, B: 74 * 3600.0}
+
+
+def test_a_bare_interval_without_an_allowlist_is_an_error() -> None:
+    (line,) = problems({"SIS_CONSUMER_EXPECT_SUCCESS_EVERY": "26h"})
+
+    assert line.startswith("SIS_CONSUMER_EXPECT_SUCCESS_EVERY: a bare interval applies to every account")
+
+
+def test_an_expected_account_outside_the_allowlist_is_an_error() -> None:
+    (line,) = problems({"SIS_CONSUMER_ACCOUNTS": A, "SIS_CONSUMER_EXPECT_SUCCESS_EVERY": f"{B}=26h"})
+
+    assert line == f"SIS_CONSUMER_EXPECT_SUCCESS_EVERY: account '{B}' is not in SIS_CONSUMER_ACCOUNTS"
+
+
+@pytest.mark.parametrize("interval", ["often", "0"])
+def test_an_expected_interval_must_be_a_positive_duration(interval: str) -> None:
+    (line,) = problems({"SIS_CONSUMER_EXPECT_SUCCESS_EVERY": f"{A}={interval}"})
+
+    assert line.startswith(f"SIS_CONSUMER_EXPECT_SUCCESS_EVERY: '{A}={interval}': ")
+
+
+# ------------------------------------------------------------------ learned thresholds
+def test_learning_settings_and_their_defaults() -> None:
+    default = from_env({}).learning
+    tuned = from_env(
+        {
+            "SIS_CONSUMER_STUCK_LEARN_AFTER": "0",
+            "SIS_CONSUMER_STUCK_LEARN_FLOOR": "1s",
+            "SIS_CONSUMER_STUCK_LEARN_CEILING": "1d",
+        }
+    ).learning
+
+    assert (default.after, default.floor, default.ceiling) == (5, 900.0, 43200.0)
+    assert (tuned.after, tuned.floor, tuned.ceiling) == (0, 1.0, 86400.0)
+
+
+def test_learning_needs_a_floor_below_its_ceiling_and_at_most_a_history_of_runs() -> None:
+    lines = problems(
+        {
+            "SIS_CONSUMER_STUCK_LEARN_FLOOR": "2h",
+            "SIS_CONSUMER_STUCK_LEARN_CEILING": "1h",
+            "SIS_CONSUMER_STUCK_LEARN_AFTER": "31",
+        }
+    )
+
+    assert lines == [
+        "SIS_CONSUMER_STUCK_LEARN_AFTER: '31' is not a whole number from 0 to 30",
+        "SIS_CONSUMER_STUCK_LEARN_FLOOR must not exceed SIS_CONSUMER_STUCK_LEARN_CEILING",
+    ]
