@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from consumer.ack import Message
 from consumer.core.outbox import Claimed
 from consumer.core.states import State
+from consumer.core.stuck import StuckReason, StuckVerdict
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import Applied, ImportRecord, Observation
 
@@ -158,6 +159,20 @@ class ResultStore(Protocol):
     async def results(self) -> dict[tuple[str, int], dict[str, Any]]: ...
 
 
+class StuckStore(Protocol):
+    """The stuck verdicts of the daemon's watchdog, for the commands (`imports --stuck`) to read
+    instead of judging again with their own environment's thresholds."""
+
+    async def save_stuck(self, verdicts: Mapping[tuple[str, int], StuckReason], now: datetime) -> None:
+        """Make the recorded verdicts `verdicts`: a new one (or a new reason) is recorded since
+        `now`, an unchanged one keeps its time, the others are removed."""
+        ...
+
+    async def stuck(self) -> dict[tuple[str, int], StuckVerdict]:
+        """The verdicts last recorded, by import key."""
+        ...
+
+
 class OutboxStore(Protocol):
     """Effects committed by a process that did not count them (see `core.outbox`)."""
 
@@ -234,7 +249,7 @@ class Export:
     results: list[SavedResult]
 
 
-class Store(ImportStore, SubmissionStore, IntakeStore, ResultStore, OutboxStore, Protocol):
+class Store(ImportStore, SubmissionStore, IntakeStore, ResultStore, OutboxStore, StuckStore, Protocol):
     """Every role at once: what one store URL opens."""
 
 

@@ -128,6 +128,15 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         PRIMARY KEY (bucket, key, version)
     );
     """,
+    """
+    CREATE TABLE stuck (
+        account TEXT NOT NULL,
+        sis_batch_id INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        since TEXT NOT NULL,
+        PRIMARY KEY (account, sis_batch_id)
+    );
+    """,
 )
 
 COLUMNS: Final = (

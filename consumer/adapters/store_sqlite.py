@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
@@ -40,6 +40,7 @@ from consumer.adapters.sqlite_upkeep import checkpoint, fsync, maintain, prune_p
 from consumer.core.correlate import creator, join_answer, join_event, wants_submission
 from consumer.core.outbox import Claimed, decode_effects, encode_effects
 from consumer.core.states import SUCCEEDED, State
+from consumer.core.stuck import StuckReason, StuckVerdict, verdicts_changed
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import (
     Applied,
@@ -128,6 +129,11 @@ def _claim(conn: sqlite3.Connection, source: SourceObject) -> int | None:
         (source.bucket, source.key, source.version),
     ).fetchone()
     return None if row is None else int(row[0])
+
+
+def _stuck(conn: sqlite3.Connection) -> dict[tuple[str, int], StuckVerdict]:
+    rows = conn.execute("SELECT account, sis_batch_id, reason, since FROM stuck").fetchall()
+    return {(r[0], r[1]): StuckVerdict(StuckReason(r[2]), datetime.fromisoformat(r[3])) for r in rows}
 
 
 def describe_effects(effects: Sequence[Effect]) -> str:
@@ -449,6 +455,24 @@ class SqliteStore:
             lambda: self._conn.execute("SELECT account, sis_batch_id, summary FROM results").fetchall()
         )
         return {(r["account"], r["sis_batch_id"]): json.loads(r["summary"]) for r in rows}
+
+    async def save_stuck(self, verdicts: Mapping[tuple[str, int], StuckReason], now: datetime) -> None:
+        def save() -> None:
+            conn = self._conn
+            with transaction(conn):
+                put, gone = verdicts_changed(_stuck(conn), verdicts, now)
+                conn.executemany(
+                    "DELETE FROM stuck WHERE account = ? AND sis_batch_id = ?", [list(key) for key in gone]
+                )
+                conn.executemany(
+                    "INSERT OR REPLACE INTO stuck (account, sis_batch_id, reason, since) VALUES (?, ?, ?, ?)",
+                    [(a, b, v.reason.value, ts(v.since)) for (a, b), v in put.items()],
+                )
+
+        await self._call(save)
+
+    async def stuck(self) -> dict[tuple[str, int], StuckVerdict]:
+        return await self._call(lambda: _stuck(self._conn))
 
     async def records(
         self, *, state: State | None = None, since: datetime | None = None
