@@ -332,3 +332,16 @@ class Canvas(Protocol):
         raw: bool = False,
         content_type: str = "application/zip",
     ) -> CanvasResponse: ...
+
+
+class CanvasAdmin(Canvas, Protocol):
+    """What the commands people run use besides: listing imports (to learn whether the token may
+    read them) and downloading a file of an import (its errors CSV)."""
+
+    async def sis_imports(
+        self, account_id: str, *, per_page: int = 50, max_pages: int = 10
+    ) -> list[dict[str, Any]]: ...
+
+    async def download(self, url: str) -> bytes:
+        """The file at `url` (Canvas's file URL, redirects followed); the token goes only to Canvas."""
+        ...
