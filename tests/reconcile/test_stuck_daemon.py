@@ -6,6 +6,9 @@ Each verdict must show in the three places an operator looks: the `canvas_sis_im
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from consumer.errors import CanvasBadRequest
@@ -14,12 +17,28 @@ from consumer.submit import ImportOptions
 from tests.e2e.daemon import Daemon
 from tests.reconcile.conftest import CanvasFactory, DaemonFactory
 from tests.reconcile.helpers import GAUGE_INTERVAL, SLACK, lines, one, submit_import
+from tests.support.cli import clean_env, run_cli
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 STUCK_AFTER = 1.0
 WINDOW = STUCK_AFTER + 2 * GAUGE_INTERVAL + SLACK
+
+
+def listed_stuck(daemon: Daemon) -> list[dict[str, Any]]:
+    """`sis-consumer imports --stuck --json` from a shell that has only the store's location: its
+    own (default, 30 min and more) thresholds would judge nothing stuck; the daemon's verdicts show."""
+    run = run_cli(
+        "imports",
+        "--stuck",
+        "--json",
+        env=clean_env(SIS_CONSUMER_STORE=f"sqlite:///{daemon.db}"),
+        cwd=daemon.workdir,
+    )
+    assert run.returncode == 0, run.output
+    listed: list[dict[str, Any]] = json.loads(run.stdout)
+    return listed
 
 
 def flagged(daemon: Daemon, batch: int, reason: str) -> None:
@@ -30,6 +49,8 @@ def flagged(daemon: Daemon, batch: int, reason: str) -> None:
         what=f"canvas_sis_imports_stuck{{reason={reason!r}}}",
     )
     assert daemon.sample("canvas_sis_imports_stuck") == 1
+    listed = wait_until(lambda: listed_stuck(daemon), timeout=WINDOW, what="the verdict in the store")
+    assert [(v["sis_batch_id"], v["stuck"]) for v in listed] == [(batch, reason)]
     assert one(daemon.imports(), batch)["stuck"] == reason
     logged = wait_until(lambda: lines(daemon, "import.stuck", batch), timeout=SLACK, what="import.stuck")
     assert [line["reason"] for line in logged] == [reason]
@@ -124,6 +145,7 @@ def test_a_stuck_import_that_recovers_logs_once_each_way(
     canvas.wait_for_state(batch, "imported")
     wait_until(lambda: lines(daemon, "import.recovered", batch), timeout=WINDOW, what="import.recovered")
     assert daemon.sample("canvas_sis_imports_stuck") == 0
+    wait_until(lambda: listed_stuck(daemon) == [], timeout=WINDOW, what="the verdict gone from the store")
     assert daemon.stop() == 0
     assert [line["reason"] for line in lines(daemon, "import.stuck", batch)] == ["never_started"]
     assert [line["was"] for line in lines(daemon, "import.recovered", batch)] == ["never_started"]

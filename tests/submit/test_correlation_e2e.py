@@ -50,7 +50,7 @@ def test_a_cli_submission_ends_submitted_with_the_file_sha256(
 ) -> None:
     path = sis_file(tmp_path, "nightly.zip")
 
-    run = cli_sync("submit", str(path), env=daemon.env, cwd=tmp_path)
+    run = cli_sync("submit", str(path), "--json", env=daemon.env, cwd=tmp_path)
 
     assert run.returncode == 0, run.output
     batch = int(json.loads(run.stdout)["id"])
