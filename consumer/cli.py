@@ -10,17 +10,23 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+import structlog
+
 from consumer import __version__
 from consumer.app import Signals, serve
 from consumer.commands import imports as imports_command
 from consumer.commands import submit as submit_command
 from consumer.commands import submit_help
 from consumer.config import Settings, from_env
+from consumer.config import warnings as config_warnings
 from consumer.errors import ConfigError, ConsumerError
 from consumer.observability import logging as logs
+from consumer.probe import Status
+from consumer.probe import probe as probe_all
 from consumer.stores import copy_store, init_store
 
 EXIT_CONFIG = 2
+log = structlog.get_logger("sis_consumer.cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,7 +53,12 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="a local SQS and a simulated Canvas producing a night of imports, watched by the daemon"
     )
     imports_command.configure(commands.add_parser("imports", help="list the imports known to the store"))
-    commands.add_parser("check-config", help="print the effective configuration, secrets masked")
+    check = commands.add_parser("check-config", help="print the effective configuration, secrets masked")
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="instead, reach the queues, the store and Canvas: one line per check, exit 1 if one fails",
+    )
     _sandbox_parser(
         commands.add_parser("sandbox", help="a local SQS and a simulated Canvas for your own scripts")
     )
@@ -118,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "imports":
             return asyncio.run(imports_command.run(settings, args))
         if args.command == "check-config":
-            return _check_config(settings)
+            return _check_config(settings, args.probe)
         if args.command == "store":
             return asyncio.run(_store(settings, args))
     except ConfigError as exc:
@@ -147,6 +158,8 @@ def _config_error(exc: ConfigError) -> int:
 def _run(settings: Settings) -> int:
     settings.require_queue()
     logs.configure(settings.log_level, settings.log_format)
+    for warning in config_warnings(os.environ, settings):
+        log.warning("config.warning", detail=warning)
 
     async def daemon() -> int:
         signals = Signals()
@@ -194,7 +207,13 @@ def _sandbox(args: argparse.Namespace) -> int:
         return 1
 
 
-def _check_config(settings: Settings) -> int:
+def _check_config(settings: Settings, probe: bool) -> int:
+    for warning in config_warnings(os.environ, settings):
+        print(f"sis-consumer: warning: {warning}", file=sys.stderr)
+    if probe:
+        checks = asyncio.run(probe_all(settings))
+        print("\n".join(check.line() for check in checks))
+        return 1 if any(check.status is Status.FAIL for check in checks) else 0
     print(json.dumps(settings.describe(), indent=2, default=str))
     if not settings.queue_url:
         print("sis-consumer: SIS_CONSUMER_QUEUE_URL is not set: `run` will refuse to start", file=sys.stderr)
