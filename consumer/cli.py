@@ -190,6 +190,9 @@ def _demo() -> int:
         return asyncio.run(run_demo(os.environ))
     except ConfigError as exc:
         return _config_error(exc)
+    except ConsumerError as exc:  # a port already taken, a store that cannot be opened
+        print(f"sis-consumer: {exc}", file=sys.stderr)
+        return 1
 
 
 def _sandbox(args: argparse.Namespace) -> int:
