@@ -6,10 +6,10 @@ into SQS calls. Both sides, and the queue port, share these types from here.
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
-
-from consumer.core.backoff import backoff_seconds
+from typing import Final, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,24 @@ class Handler(Protocol):
     async def handle(self, message: Message) -> Outcome: ...
 
 
-def retry_delay(receive_count: int) -> int:
-    """Back off a message that failed for a retryable reason, from 5 s up to 15 min."""
-    return max(1, round(backoff_seconds(receive_count, base=10.0, cap=900.0)))
+RETRY_FIRST: Final = 10.0
+RETRY_CAP: Final = 900.0
+RETRY_JITTER: Final = 0.1
+
+
+def retry_floor(receive_count: int) -> float:
+    """The least time a message stays hidden after its `receive_count`th receive failed for a
+    retryable reason: 10 s, doubling, up to 15 min."""
+    return min(RETRY_CAP, RETRY_FIRST * 2.0 ** (min(max(receive_count, 1), 64) - 1))
+
+
+def retry_delay(receive_count: int, rand: Callable[[], float] = random.random) -> int:
+    """The floor plus up to a tenth more: enough to spread messages that failed together, and
+    never less, so the floors tell how long a queue's `maxReceiveCount` rides out an outage."""
+    return round(retry_floor(receive_count) * (1.0 + RETRY_JITTER * rand()))
+
+
+def ride_out_seconds(max_receive_count: int) -> float:
+    """How long after the first receive the last one a queue allows comes, at the earliest: the
+    store outage a redrive policy of `max_receive_count` survives without dead-lettering."""
+    return sum(retry_floor(n) for n in range(1, max_receive_count))

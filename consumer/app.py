@@ -20,7 +20,7 @@ from consumer import __version__
 from consumer.adapters.canvas import CanvasClient, open_canvas
 from consumer.adapters.s3 import open_s3
 from consumer.adapters.sqs import open_queue
-from consumer.config import NO_TOKEN_NOTE, Settings
+from consumer.config import NO_TOKEN_NOTE, Settings, masked_url
 from consumer.errors import QueueError
 from consumer.handler import MessageHandler
 from consumer.intake import IntakeHandler, IntakeReporter
@@ -36,12 +36,21 @@ from consumer.worker import PollSettings, Worker
 log = structlog.get_logger("sis_consumer.app")
 
 FORCED_EXIT = 1
+"""The stop had to be cut short: a second signal, or the grace ran out."""
+CRASHED_EXIT = 70
+"""A loop of the daemon ended by itself (EX_SOFTWARE): a bug; a supervisor should restart it."""
 
 
 class Loop(Protocol):
     """A timer loop the app owns: it runs until `stop` is set."""
 
     async def run(self, stop: asyncio.Event) -> None: ...
+
+
+class PollLoop(Loop, Protocol):
+    """A poll loop: once stopped, what it received may settle until a deadline."""
+
+    async def settle(self, deadline: float) -> int: ...
 
 
 class Signals:
@@ -84,7 +93,7 @@ async def serve(
     queue_url = settings.require_queue()
     registry = registry or CollectorRegistry()
     clock = clock or SystemClock()
-    metrics = Metrics(registry)
+    metrics = Metrics(registry, silent_after=settings.stuck_silent)
     health = http.Health(stall_after=settings.stall_after)
 
     def on_request(operation: str, result: str) -> None:
@@ -113,8 +122,8 @@ async def serve(
             "daemon.started",
             version=__version__,
             metrics=f"http://{settings.metrics_host}:{port}/metrics",
-            queue=queue_url,
-            store=settings.store_url,
+            queue=masked_url(queue_url),
+            store=masked_url(settings.store_url),
             pollers=settings.pollers,
             instance=owner,
         )
@@ -127,6 +136,7 @@ async def serve(
             health.sqs_result(str(exc))
             log.error("daemon.queue_unreachable", error=str(exc))
         metrics.prime(settings.accounts)
+        metrics.describe_setup(settings.canvas_url, settings.expect_success_every)
         last_event = await store.last_event_received()
         if last_event is not None:
             metrics.last_event.set(last_event.timestamp())
@@ -155,11 +165,19 @@ async def serve(
             settings.stuck_thresholds,
             leader,
             last_event=lambda: handler.last_event_at,
+            learning=settings.learning,
+            accounts=settings.accounts,
+            canvas_url=settings.canvas_url,
         )
         reconciler = canvas = None
         if settings.canvas_url and settings.canvas_token is not None:
             canvas = await stack.enter_async_context(
-                open_canvas(settings.canvas_url, settings.canvas_token, hook=metrics.record_canvas_response)
+                open_canvas(
+                    settings.canvas_url,
+                    settings.canvas_token,
+                    hook=metrics.record_canvas_response,
+                    request_seconds=settings.canvas_timeout,
+                )
             )
             reconciler = Reconciler(
                 canvas,
@@ -174,7 +192,7 @@ async def serve(
                 ),
                 leader,
             )
-        workers: Loop = worker
+        workers: PollLoop = worker
         reporter = None
         if settings.intake_queue_url:
             assert canvas is not None  # the settings refuse a drop folder without Canvas
@@ -242,22 +260,48 @@ class _Together:
             for worker in self._workers:
                 group.create_task(worker.run(stop))
 
+    async def settle(self, deadline: float) -> int:
+        cut = await asyncio.gather(*(worker.settle(deadline) for worker in self._workers))
+        return sum(cut)
+
+
+def _reserves(grace: float) -> tuple[float, float]:
+    """Of the grace, what is kept (after the polls are cut) for handling what they returned, and
+    (after that) for closing the store, the queue client and the HTTP server."""
+    return min(2.0, grace / 5), min(1.0, grace / 5)
+
 
 async def _run_until_stopped(
-    worker: Loop,
+    worker: PollLoop,
     timers: list[Loop | None],
     signals: Signals,
     grace: float,
 ) -> int:
+    """Run until a signal, or until a loop ends on its own (a crash); then stop within `grace`.
+
+    One deadline for the whole stop: polls in flight may finish until `grace` minus the reserves,
+    the batches they returned may settle until `grace` minus the exit reserve, and the process
+    then has that reserve to close everything.
+    """
+    loop = asyncio.get_running_loop()
     worker_task = asyncio.create_task(worker.run(signals.stop), name="worker")
-    timer_tasks = [asyncio.create_task(t.run(signals.stop)) for t in timers if t is not None]
+    timer_tasks = [asyncio.create_task(t.run(signals.stop), name=type(t).__name__) for t in timers if t]
     stop_wait = asyncio.create_task(signals.stop.wait())
-    await asyncio.wait({worker_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-    signals.stop.set()  # also when the worker ended on its own (a bug): wind everything down
+    await asyncio.wait({worker_task, stop_wait, *timer_tasks}, return_when=asyncio.FIRST_COMPLETED)
+    ended = [] if signals.stop.is_set() else [t for t in (worker_task, *timer_tasks) if t.done()]
+    for dead in ended:  # a loop ended by itself: a bug. Restart-on-failure supervisors must see it.
+        error = None if dead.cancelled() else dead.exception()
+        log.error("daemon.crashed", task=dead.get_name(), error=repr(error) if error else "ended")
+    signals.stop.set()
+
+    settle_reserve, exit_reserve = _reserves(grace)
+    deadline = loop.time() + grace - exit_reserve
     log.info("shutdown.draining", grace_seconds=grace)
     force_wait = asyncio.create_task(signals.force.wait())
     done, _ = await asyncio.wait(
-        {worker_task, force_wait}, timeout=grace, return_when=asyncio.FIRST_COMPLETED
+        {worker_task, force_wait},
+        timeout=max(0.0, deadline - settle_reserve - loop.time()),
+        return_when=asyncio.FIRST_COMPLETED,
     )
     forced = worker_task not in done
     if forced:
@@ -267,11 +311,16 @@ async def _run_until_stopped(
             detail="a long poll cut short may leave a message hidden until its visibility timeout",
         )
         worker_task.cancel()
+    abandoned = await worker.settle(loop.time() if signals.force.is_set() else deadline)
+    if timer_tasks:
+        await asyncio.wait(timer_tasks, timeout=max(0.0, deadline - loop.time()))
     for task in (worker_task, *timer_tasks, force_wait, stop_wait):
         task.cancel()
     results = await asyncio.gather(worker_task, *timer_tasks, return_exceptions=True)
     for result in results:
-        if isinstance(result, Exception):
+        if isinstance(result, Exception) and not ended:
             log.error("shutdown.task_failed", error=repr(result))
-    log.info("daemon.stopped", forced=forced)
+    log.info("daemon.stopped", forced=forced, crashed=bool(ended), batches_abandoned=abandoned)
+    if ended:
+        return CRASHED_EXIT
     return FORCED_EXIT if forced else 0

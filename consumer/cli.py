@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import NoReturn
 
 import structlog
@@ -19,11 +20,13 @@ from consumer.commands import submit as submit_command
 from consumer.commands import submit_help
 from consumer.config import Settings, from_env
 from consumer.config import warnings as config_warnings
+from consumer.core.resolve import RESOLUTIONS, Unresolvable, resolution
+from consumer.core.states import State
 from consumer.errors import ConfigError, ConsumerError
 from consumer.observability import logging as logs
 from consumer.probe import Status
 from consumer.probe import probe as probe_all
-from consumer.stores import copy_store, init_store
+from consumer.stores import copy_store, init_store, open_store
 
 EXIT_CONFIG = 2
 log = structlog.get_logger("sis_consumer.cli")
@@ -59,6 +62,23 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead, reach the queues, the store and Canvas: one line per check, exit 1 if one fails",
     )
+    resolve = commands.add_parser(
+        "resolve",
+        help="record how an import ended when only a person can tell (aborted in Canvas, orphaned)",
+        description="Record what you found about an unfinished import the daemon cannot settle by "
+        "itself: aborted in Canvas without a token to see it, an orphaned `initializing`, a job that "
+        "died. The finish is journaled with your reason and counted once by the running daemon.",
+    )
+    resolve.add_argument("account", metavar="ACCOUNT", help="the root account UUID (the `account` label)")
+    resolve.add_argument("sis_batch_id", metavar="SIS_BATCH_ID", type=int, help="the import's id")
+    resolve.add_argument(
+        "--as",
+        dest="state",
+        required=True,
+        choices=[s.value for s in RESOLUTIONS],
+        help="how the import ended",
+    )
+    resolve.add_argument("--why", required=True, help="your reason, for the journal (who, what you saw)")
     _sandbox_parser(
         commands.add_parser("sandbox", help="a local SQS and a simulated Canvas for your own scripts")
     )
@@ -130,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(imports_command.run(settings, args))
         if args.command == "check-config":
             return _check_config(settings, args.probe)
+        if args.command == "resolve":
+            return asyncio.run(
+                _resolve(settings, args.account, args.sis_batch_id, State(args.state), args.why)
+            )
         if args.command == "store":
             return asyncio.run(_store(settings, args))
     except ConfigError as exc:
@@ -221,6 +245,26 @@ def _check_config(settings: Settings, probe: bool) -> int:
     if not settings.queue_url:
         print("sis-consumer: SIS_CONSUMER_QUEUE_URL is not set: `run` will refuse to start", file=sys.stderr)
         return 1
+    return 0
+
+
+async def _resolve(settings: Settings, account: str, sis_batch_id: int, state: State, why: str) -> int:
+    """The operator's word on one import; a store opened without an owner leaves the finish for the
+    daemon's watchdog to count, as `submit` does."""
+    now = datetime.now(UTC)
+    async with open_store(settings) as store:
+        record = await store.record(account, sis_batch_id)
+        try:
+            obs = resolution(record, (account, sis_batch_id), state, why, now)
+        except Unresolvable as exc:
+            print(f"sis-consumer: {exc}", file=sys.stderr)
+            return 1
+        applied = await store.apply(obs, now, "operator")
+    was = "unknown" if record is None else record.state.value
+    print(
+        f"import {sis_batch_id} of account {account}: {was} -> {applied.record.state.value}"
+        " (journaled; a running daemon counts the finish within a few seconds)"
+    )
     return 0
 
 

@@ -8,10 +8,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from consumer.core.intake_rules import IntakeRule, load_rules
+from consumer.core.learned import HISTORY_SIZE, Learning
 from consumer.core.stuck import StuckThresholds
 from consumer.errors import ConfigError
 
@@ -25,6 +27,8 @@ NO_TOKEN_NOTE: Final = "(not set: silent aborts and lost events cannot be detect
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+_QUERY = re.compile(r"[?#].*$", re.DOTALL)
 _QUEUE_REGION = re.compile(r"^https://sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _ACCOUNT_UUID = re.compile(r"^[A-Za-z0-9]{40}$")
@@ -60,6 +64,12 @@ class Secret:
         return hash(self._value)
 
 
+def masked_url(url: str) -> str:
+    """The URL without what may be a secret: its `user:password@` and its query string."""
+    url = _USERINFO.sub(r"\1[REDACTED]@", url, count=1)
+    return _QUERY.sub("?[REDACTED]", url, count=1)
+
+
 def parse_duration(text: str) -> float:
     """Seconds from `90`, `90s`, `15m`, `2h`, `1d` or `500ms`."""
     match = _DURATION.match(text)
@@ -87,10 +97,16 @@ class Settings:
     gauge_interval: float = 5.0
     reconcile_after: float = 600.0
     reconcile_spacing: float = 1.0
+    canvas_timeout: float = 60.0
     stuck_never_started: float = 1800.0
     stuck_running: float = 7200.0
     stuck_orphaned: float = 900.0
     stuck_silent: float = 300.0
+    stuck_learn_after: int = 5
+    stuck_learn_floor: float = 900.0
+    stuck_learn_ceiling: float = 43200.0
+    expect_success_every: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    """Per account UUID: a successful import is expected at least this often (seconds)."""
     lease: float = 30.0
     journal_retention: float = 90 * 86400.0
     intake_queue_url: str | None = None
@@ -123,6 +139,12 @@ class Settings:
             silent=self.stuck_silent,
         )
 
+    @property
+    def learning(self) -> Learning:
+        return Learning(
+            after=self.stuck_learn_after, floor=self.stuck_learn_floor, ceiling=self.stuck_learn_ceiling
+        )
+
     def require_queue(self) -> str:
         if not self.queue_url:
             raise ConfigError(f"{PREFIX}QUEUE_URL is required: the URL of the Canvas Live Events SQS queue")
@@ -139,6 +161,10 @@ class Settings:
                 value = sorted(value)
             elif f.name == "intake_rules":
                 value = [rule.describe() for rule in value]
+            elif f.name.endswith("_url") and isinstance(value, str):
+                value = masked_url(value)
+            elif isinstance(value, Mapping):
+                value = dict(value)
             out[f.name] = value
         if self.canvas_token is None:
             out["canvas_token"] = NO_TOKEN_NOTE
@@ -152,13 +178,29 @@ _DURATIONS: Final = {
     "GAUGE_INTERVAL": "gauge_interval",
     "RECONCILE_AFTER": "reconcile_after",
     "RECONCILE_SPACING": "reconcile_spacing",
+    "CANVAS_TIMEOUT": "canvas_timeout",
     "STUCK_NEVER_STARTED": "stuck_never_started",
     "STUCK_RUNNING": "stuck_running",
     "STUCK_ORPHANED": "stuck_orphaned",
     "STUCK_SILENT": "stuck_silent",
+    "STUCK_LEARN_FLOOR": "stuck_learn_floor",
+    "STUCK_LEARN_CEILING": "stuck_learn_ceiling",
     "LEASE": "lease",
     "JOURNAL_RETENTION": "journal_retention",
 }
+
+
+_FLOORS: Final = {
+    "GAUGE_INTERVAL": ("gauge_interval", 0.1, "100ms"),
+    "RECONCILE_AFTER": ("reconcile_after", 1.0, "1s"),
+    "RECONCILE_SPACING": ("reconcile_spacing", 0.01, "10ms"),
+    "CANVAS_TIMEOUT": ("canvas_timeout", 1.0, "1s"),
+    "STUCK_NEVER_STARTED": ("stuck_never_started", 1.0, "1s"),
+    "STUCK_RUNNING": ("stuck_running", 1.0, "1s"),
+    "STUCK_ORPHANED": ("stuck_orphaned", 1.0, "1s"),
+    "STUCK_SILENT": ("stuck_silent", 1.0, "1s"),
+}
+"""Durations a timer loop waits between two rounds (or on which a verdict flips): zero is a busy loop."""
 
 
 def from_env(env: Mapping[str, str]) -> Settings:
@@ -229,9 +271,17 @@ def from_env(env: Mapping[str, str]) -> Settings:
             if not _ACCOUNT_UUID.match(a)
         )
 
+    expectations = get("EXPECT_SUCCESS_EVERY")
+    if expectations:
+        values["expect_success_every"], found = _expectations(
+            expectations, values.get("accounts", frozenset())
+        )
+        problems.extend(found)
+
     for name, attr, low, high in (
         ("POLLERS", "pollers", 1, 64),
         ("WAIT_TIME_SECONDS", "wait_time_seconds", 0, 20),
+        ("STUCK_LEARN_AFTER", "stuck_learn_after", 0, HISTORY_SIZE),
     ):
         raw = get(name)
         if raw is None:
@@ -270,7 +320,11 @@ def from_env(env: Mapping[str, str]) -> Settings:
 
 
 def _cross_checks(s: Settings) -> list[str]:
-    problems = []
+    problems = [
+        f"{PREFIX}{name} must be at least {shown}"
+        for name, (attr, floor, shown) in _FLOORS.items()
+        if getattr(s, attr) < floor
+    ]
     if not 1 <= s.visibility_timeout <= 43200:
         problems.append(f"{PREFIX}VISIBILITY_TIMEOUT must be between 1s and 12h (SQS's range)")
     if s.shutdown_grace < 1:
@@ -286,6 +340,8 @@ def _cross_checks(s: Settings) -> list[str]:
         problems.append("AWS_REGION is not set and cannot be read from the queue URL")
     if s.dynamodb_table and s.region is None:
         problems.append(f"AWS_REGION is not set: the DynamoDB store of {PREFIX}STORE needs it")
+    if s.stuck_learn_floor > s.stuck_learn_ceiling:
+        problems.append(f"{PREFIX}STUCK_LEARN_FLOOR must not exceed {PREFIX}STUCK_LEARN_CEILING")
     if s.lease < 3:
         problems.append(f"{PREFIX}LEASE must be at least 3s (renewed every third of it)")
     if s.journal_retention < 86400:
@@ -375,6 +431,38 @@ def warnings(env: Mapping[str, str], settings: Settings) -> list[str]:
             f"{LIVE_EVENTS_PREFIX}*; {queue} will receive no Live Events unless something else feeds it"
         )
     return found
+
+
+def _expectations(text: str, accounts: frozenset[str]) -> tuple[Mapping[str, float], list[str]]:
+    """`UUID=DURATION,...`; a bare `DURATION` applies to every account of SIS_CONSUMER_ACCOUNTS.
+    An account outside the allowlist is an error: its imports are never watched."""
+    name = f"{PREFIX}EXPECT_SUCCESS_EVERY"
+    every: dict[str, float] = {}
+    default: float | None = None
+    problems = []
+    for entry in (e.strip() for e in text.split(",") if e.strip()):
+        account, _, duration = entry.rpartition("=")
+        try:
+            seconds = parse_duration(duration)
+        except ValueError as exc:
+            problems.append(f"{name}: {entry!r}: {exc}")
+            continue
+        if seconds <= 0:
+            problems.append(f"{name}: {entry!r}: the interval must be longer than 0")
+        elif not account:
+            default = seconds
+        elif accounts and account.strip() not in accounts:
+            problems.append(f"{name}: account {account.strip()!r} is not in {PREFIX}ACCOUNTS")
+        else:
+            every[account.strip()] = seconds
+    if default is not None:
+        if not accounts:
+            problems.append(
+                f"{name}: a bare interval applies to every account of {PREFIX}ACCOUNTS, which is empty:"
+                " name the account (UUID=26h)"
+            )
+        every = {account: default for account in accounts} | every
+    return MappingProxyType(every), problems
 
 
 def _region_of(queue_url: str | None) -> str | None:

@@ -91,6 +91,10 @@ class CanvasUnreachable(CanvasUnavailable):
     nothing_sent = True
 
 
+class CanvasUnanswered(CanvasUnavailable):
+    """A POST that created something got no usable answer: Canvas may or may not have done it."""
+
+
 class CanvasThrottled(CanvasUnavailable):
     """403 "Rate Limit Exceeded" or 429: refused before anything ran, so always safe to retry."""
 

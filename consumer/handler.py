@@ -1,17 +1,23 @@
 """One message, start to finish, up to the ack decision: decode, check, apply, report.
 
-The outcome is `Ack | Retry | DeadLetter`; only the worker turns it into SQS calls.
+The outcome is `Ack | Retry | DeadLetter`; only the worker turns it into SQS calls. `handle` never
+raises: a message that keeps failing for a reason nobody foresaw (a bug) is retried a few times,
+then dead-lettered with that reason, instead of coming back for ever.
+
+A message given up on (`invalid`) is counted on the receive where it is first given up on: with
+no DLQ configured it stays in the queue until its redrive policy moves it, and each later receive
+must not count it again.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
 from consumer.ack import ACK, DeadLetter, Message, Outcome, Retry, retry_delay
-from consumer.core.events import DecodeError, OtherEvent, SisBatchEvent, decode
+from consumer.core.events import DecodeError, OtherEvent, SisBatchEvent, decode, too_far_ahead
 from consumer.core.states import FAILED
 from consumer.core.tracker import (
     Applied,
@@ -22,10 +28,14 @@ from consumer.core.tracker import (
     Verdict,
 )
 from consumer.errors import StoreUnavailable
+from consumer.observability.logging import redact_text
 from consumer.observability.metrics import Metrics
 from consumer.ports import Clock, ImportStore
 
 log = structlog.get_logger("sis_consumer.handler")
+
+GIVE_UP_AFTER: Final = 3
+"""Receives of a message that makes the handler fail unexpectedly before it is dead-lettered."""
 
 
 def observation(event: SisBatchEvent) -> Observation:
@@ -54,6 +64,7 @@ class MessageHandler:
         """When the latest SIS event was received (our clock)."""
 
     async def handle(self, message: Message) -> Outcome:
+        """What to do with the message. Never raises."""
         event = decode(message.body)
         if isinstance(event, OtherEvent):
             self._ignored.inc()
@@ -61,10 +72,27 @@ class MessageHandler:
             return ACK
         if isinstance(event, DecodeError):
             return self._invalid(message, event)
-        return await self._sis_event(message, event)
+        try:
+            return await self._sis_event(message, event)
+        except Exception as exc:  # a bug, not bad input: the last line of defence
+            return self._failed(message, event, exc)
 
-    def _invalid(self, message: Message, error: DecodeError) -> Outcome:
-        self._metrics.events.labels(error.event_name or "other", "invalid").inc()
+    def _failed(self, message: Message, event: SisBatchEvent, exc: Exception) -> Outcome:
+        log.exception(
+            "message.handler_crashed",
+            message_id=message.message_id,
+            receive_count=message.receive_count,
+            sis_batch_id=event.sis_batch_id,
+            account=event.account,
+        )
+        if message.receive_count < GIVE_UP_AFTER:
+            return Retry(retry_delay(message.receive_count))
+        reason = redact_text(f"the handler failed {GIVE_UP_AFTER} times: {type(exc).__name__}: {exc}")
+        return self._invalid(message, DecodeError(reason[:1000], event.name), given_up_at=GIVE_UP_AFTER)
+
+    def _invalid(self, message: Message, error: DecodeError, given_up_at: int = 1) -> Outcome:
+        if message.receive_count <= given_up_at:
+            self._metrics.events.labels(error.event_name or "other", "invalid").inc()
         log.warning(
             "message.invalid",
             reason=error.reason,
@@ -87,6 +115,9 @@ class MessageHandler:
             log.info("sis_batch.rejected", reason="account not in SIS_CONSUMER_ACCOUNTS", **context)
             return ACK
         now = self._clock.now()
+        untrue = too_far_ahead(event, now)
+        if untrue is not None:
+            return self._invalid(message, DecodeError(f"{event.name}: {untrue}", event.name))
         try:
             applied = await self._store.apply(observation(event), now, message.message_id)
         except StoreUnavailable as exc:

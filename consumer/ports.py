@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from consumer.ack import Message
+from consumer.core.learned import AccountHistory
 from consumer.core.outbox import Claimed
 from consumer.core.states import State
 from consumer.core.stuck import StuckReason, StuckVerdict
@@ -55,6 +56,11 @@ class ImportStore(Protocol):
         """Per account, when its latest successful import finished."""
         ...
 
+    async def histories(self) -> dict[str, AccountHistory]:
+        """Per account with a success: the latest success and its latest successful runs, newest
+        first (`core.learned`). Read by the watchdog at every pass: no Scan."""
+        ...
+
     async def last_event_received(self) -> datetime | None:
         """When the latest Live Event was recorded: seeds the last-event gauge after a restart."""
         ...
@@ -73,6 +79,24 @@ class ImportStore(Protocol):
         Raises `StoreUnavailable` when that cannot be promised (the messages are then retried).
         """
         ...
+
+    async def journal(self, account: str, sis_batch_id: int) -> list[JournalEntry]:
+        """Every observation of one import the journal still holds, oldest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One observation as the journal recorded it."""
+
+    recorded_at: datetime
+    source: str
+    state: State
+    observed_at: datetime
+    verdict: str
+    message_id: str | None = None
+    note: str | None = None
+    """An operator's reason (`sis-consumer resolve`)."""
 
 
 class SubmissionStore(Protocol):
@@ -306,13 +330,13 @@ class CanvasResponse:
     next_url: str | None = None
 
 
-class Canvas(Protocol):
-    """The SIS Imports and accounts APIs, one request at a time per token.
+class CanvasReader(Protocol):
+    """What the reconciler asks Canvas: the accounts API and SisImport lookups, one request at a
+    time per token.
 
     Failures raise `consumer.errors.CanvasError` subclasses; `retryable` ones may succeed later.
     """
 
-    base_url: str
     remaining: float | None
     """`X-Rate-Limit-Remaining` of the latest response."""
     most_remaining: float | None
@@ -321,6 +345,12 @@ class Canvas(Protocol):
     async def account(self, account_id: str = "self") -> dict[str, Any]: ...
 
     async def sis_import(self, account_id: str, import_id: int) -> dict[str, Any]: ...
+
+
+class Canvas(CanvasReader, Protocol):
+    """The SIS Imports and accounts APIs: what `submit` needs too."""
+
+    base_url: str
 
     async def create_sis_import(
         self,

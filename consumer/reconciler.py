@@ -3,6 +3,10 @@
 One request at a time (the client holds a lock per token), spaced by `spacing`, and each import is
 asked about at most once per `reconcile_after`, so catching up after an outage is a steady trickle,
 not a storm. Answers go through the same `apply` as events (source `api`).
+
+A 401 or a (non-throttling) 403 is about the token, not the import: the tick stops at the first
+one and Canvas is left alone for `reconcile_after`, doubling up to `MAX_REFUSED_PAUSE` while it
+keeps refusing. A person has to fix the token; asking again every tick only burns its budget.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Final, Protocol
 
 import structlog
 
@@ -19,15 +23,17 @@ from consumer.core.reconcile import ReconcileResult, classify, due_for_check, pa
 from consumer.core.sis_import import api_observation, result_summary
 from consumer.core.states import FAILED
 from consumer.core.tracker import ImportRecord
-from consumer.errors import CanvasError, CanvasNotFound
+from consumer.errors import CanvasError, CanvasForbidden, CanvasNotFound, CanvasUnauthorized
 from consumer.observability.metrics import Metrics
 from consumer.pause import pause
-from consumer.ports import Canvas, Clock, ImportStore, Leader, ResultStore
+from consumer.ports import CanvasReader, Clock, ImportStore, Leader, ResultStore
 
 log = structlog.get_logger("sis_consumer.reconciler")
 
 _LOGGED_RESULT = ("warning_count", "error_count", "first_warnings", "first_errors", "errors_attachment")
 """What `import.finished` carries of the result summary."""
+MAX_REFUSED_PAUSE: Final = 3600.0
+"""The longest wait after Canvas refused the token, however often it did."""
 
 
 class Reconciled(ImportStore, ResultStore, Protocol):
@@ -47,7 +53,7 @@ class ReconcileSettings:
 class Reconciler:
     def __init__(
         self,
-        canvas: Canvas,
+        canvas: CanvasReader,
         store: Reconciled,
         metrics: Metrics,
         clock: Clock,
@@ -61,17 +67,20 @@ class Reconciler:
         self._clock = clock
         self._settings = settings
         self._checked: dict[tuple[str, int], datetime] = {}
+        self._refusals = 0
+        self._refused_until: datetime | None = None
         self.account: str | None = None
         self.account_id: str | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self._lead(stop)
-        await self._learn_account(stop)
         while not stop.is_set():
             try:
-                await self.tick(stop)
-            except Exception as exc:  # the loop outlives any one failure
-                log.warning("reconcile.tick_failed", error=str(exc))
+                if self.account is None:
+                    await self._learn_account(stop)
+                else:
+                    await self.tick(stop)
+            except Exception as exc:  # the loop outlives any one failure, a bug's included
+                log.warning("reconcile.tick_failed", error=f"{type(exc).__name__}: {exc}")
             await pause(stop, self._settings.interval)
 
     async def _lead(self, stop: asyncio.Event) -> None:
@@ -103,8 +112,13 @@ class Reconciler:
         if self.account is None or not self._leader.leading:
             return
         now = self._clock.now()
+        if self._refused_until is not None and now < self._refused_until:
+            return
+        unfinished = await self._store.unfinished()
+        # Forget what is no longer unfinished: the map must not grow with every import ever seen.
+        self._checked = {r.key: self._checked[r.key] for r in unfinished if r.key in self._checked}
         due = due_for_check(
-            await self._store.unfinished(),
+            unfinished,
             account=self.account,
             now=now,
             reconcile_after=self._settings.reconcile_after,
@@ -133,8 +147,11 @@ class Reconciler:
             return True
         except CanvasError as exc:
             self._count(ReconcileResult.ERROR)
+            if _refused(exc):
+                return self._refused(exc, record)
             log.warning("reconcile.failed", error=str(exc), **context)
             return not exc.retryable
+        self._refusals = 0
         obs = api_observation(
             sis_import, account=record.account, account_id=account_id, now=self._clock.now()
         )
@@ -160,8 +177,13 @@ class Reconciler:
         except CanvasNotFound:
             sis_import = {}
         except CanvasError as exc:
+            if _refused(exc):
+                return self._refused(exc, record)
             log.warning("result.fetch_failed", sis_batch_id=record.sis_batch_id, error=str(exc))
-            return not exc.retryable
+            if exc.retryable:
+                return False
+            sis_import = {}  # Canvas will not say more about this one: record that nothing is known
+        self._refusals = 0
         summary = result_summary(sis_import)
         has_messages = summary["warning_count"] or summary["error_count"]
         look_again = None
@@ -185,9 +207,32 @@ class Reconciler:
             )
         return True
 
+    def _refused(self, exc: CanvasError, record: ImportRecord) -> bool:
+        """Leave Canvas alone for a while; False: this tick stops here."""
+        self._refusals += 1
+        pause_seconds = min(
+            MAX_REFUSED_PAUSE, self._settings.reconcile_after * 2 ** min(self._refusals - 1, 20)
+        )
+        self._refused_until = self._clock.now() + timedelta(seconds=pause_seconds)
+        log.error(
+            "reconcile.refused",
+            account=record.account,
+            sis_batch_id=record.sis_batch_id,
+            status=exc.status,
+            error=str(exc),
+            retry_in_seconds=pause_seconds,
+            detail="Canvas refuses the token: revoked, expired, or without the permission",
+        )
+        return False
+
     def _pace(self) -> float:
         """`spacing`, or longer when Canvas's rate-limit bucket runs low."""
         return pace(self._settings.spacing, self._canvas.remaining, self._canvas.most_remaining)
 
     def _count(self, result: ReconcileResult) -> None:
         self._metrics.reconciliations.labels(result.value).inc()
+
+
+def _refused(exc: CanvasError) -> bool:
+    """A 401, or a 403 that is not throttling: the token, not the import, is the problem."""
+    return isinstance(exc, CanvasUnauthorized | CanvasForbidden)

@@ -23,7 +23,7 @@ from consumer.core.sis_import import api_observation
 from consumer.core.states import ALL_STATES, State, is_finished, precedence
 from consumer.core.submission import ImportOptions as ImportOptions  # the library's API since 0.1
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
-from consumer.errors import CanvasError
+from consumer.errors import CanvasError, CanvasUnanswered
 from consumer.ports import Canvas, CanvasAdmin, Clock, ImportStore, SubmissionStore
 
 CONTENT_TYPES = {"zip": "application/zip", "csv": "text/csv", "xml": "text/xml"}
@@ -163,6 +163,8 @@ async def submit_content(
             error=str(exc),
             request_id=exc.request_id,
         )
+        if exc.retryable and not exc.nothing_sent:  # a 5xx, a timeout: Canvas may have created it anyway
+            raise CanvasUnanswered(str(exc), exc.status, exc.request_id) from exc
         raise
     sis_import = response.body if isinstance(response.body, dict) else {}
     obs = api_observation(sis_import, account=account, account_id=account_id, now=clock.now())

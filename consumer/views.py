@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from consumer.core.links import import_links
+from consumer.core.links import links_json
 from consumer.core.states import State, is_at_rest
 from consumer.core.stuck import StuckVerdict
 from consumer.core.submission import SourceObject, Submission
@@ -80,7 +80,7 @@ def import_view(
         "duration_seconds": None if duration is None else round(duration, 3),
         "stuck": None if stuck is None else stuck.reason.value,
         "stuck_since": None if stuck is None else _iso(stuck.since),
-        "links": import_links(canvas_url, record.account_id, record.sis_batch_id),
+        "links": links_json(canvas_url, record.account_id, record.sis_batch_id),
         "submitted_at": _iso(record.submitted_at),
         "first_seen_at": _iso(record.first_seen_at),
         "last_news_at": _iso(record.last_news_at),

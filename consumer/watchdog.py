@@ -1,9 +1,10 @@
 """The timer loop: gauges and stuck verdicts recomputed from the store, right after a restart too.
 
-The leader also records the stuck verdicts in the store whenever they change (what
-`sis-consumer imports --stuck` shows), counts effects that another process committed and nobody
-counted (the outbox), and every replica writes down when it last received a Live Event, for the
-gauge after a restart.
+Each account is judged by thresholds learned from its own recent successes (`core.learned`), and
+only accounts of SIS_CONSUMER_ACCOUNTS (when set) are watched. The leader also records the stuck
+verdicts in the store whenever they change (what `sis-consumer imports --stuck` shows), counts
+effects that another process committed and nobody counted (the outbox), and every replica writes
+down when it last received a Live Event, for the gauge after a restart.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import Protocol
 
 import structlog
 
+from consumer.core.learned import AccountHistory, Learning, thresholds_for
+from consumer.core.links import import_links
 from consumer.core.stuck import StuckReason, StuckThresholds, stuck_imports
+from consumer.core.tracker import ImportRecord
 from consumer.observability.metrics import Metrics
 from consumer.pause import pause
 from consumer.ports import Clock, ImportStore, Leader, OutboxStore, StuckStore
@@ -37,6 +41,10 @@ class Watchdog:
         limits: StuckThresholds,
         leader: Leader,
         last_event: Callable[[], datetime | None] = lambda: None,
+        *,
+        learning: Learning | None = None,
+        accounts: frozenset[str] = frozenset(),
+        canvas_url: str | None = None,
     ) -> None:
         self._store = store
         self._metrics = metrics
@@ -45,6 +53,9 @@ class Watchdog:
         self._limits = limits
         self._leader = leader
         self._last_event = last_event
+        self._learning = learning or Learning()
+        self._accounts = accounts
+        self._canvas_url = canvas_url
         self._noted: datetime | None = None
         self._stuck: dict[tuple[str, int], StuckReason] = {}
         self._saved: dict[tuple[str, int], StuckReason] | None = None
@@ -52,12 +63,17 @@ class Watchdog:
 
     async def tick(self) -> None:
         now = self._clock.now()
-        unfinished = await self._store.unfinished()
-        last_successes = await self._store.last_successes()
-        stuck = stuck_imports(unfinished, now=now, limits=self._limits)
+        unfinished = [r for r in await self._store.unfinished() if self._watched(r.account)]
+        histories = {a: h for a, h in (await self._store.histories()).items() if self._watched(a)}
+        thresholds = self._thresholds(histories, unfinished)
+        stuck = stuck_imports(unfinished, now=now, limits=self._limits, by_account=thresholds)
+        last_successes = {a: h.last_success for a, h in histories.items() if h.last_success is not None}
+        records = {r.key: r for r in unfinished}
         self._metrics.refresh_progress(unfinished, last_successes, now)
-        self._metrics.refresh_stuck(stuck)
-        self._log_changes(stuck)
+        self._metrics.refresh_stuck(stuck, {key: r.account_id for key, r in records.items()})
+        self._metrics.refresh_thresholds(thresholds)
+        self._metrics.gauges_refreshed.set(now.timestamp())
+        self._log_changes(stuck, records, thresholds)
         if self._leader.leading:
             await self._save_stuck(stuck, now)
             await self._count_outbox()
@@ -83,11 +99,41 @@ class Watchdog:
             await self._store.note_last_event(latest)
             self._noted = latest
 
-    def _log_changes(self, stuck: dict[tuple[str, int], StuckReason]) -> None:
-        # One line when an import becomes stuck (or changes reason), one when it recovers.
+    def _watched(self, account: str) -> bool:
+        return not self._accounts or account in self._accounts
+
+    def _thresholds(
+        self, histories: dict[str, AccountHistory], unfinished: list[ImportRecord]
+    ) -> dict[str, StuckThresholds]:
+        """Every watched account's thresholds: learned, or the fixed ones while its history is short."""
+        accounts = set(self._accounts) | set(histories) | {r.account for r in unfinished}
+        empty = AccountHistory(None)
+        return {a: thresholds_for(histories.get(a, empty), self._limits, self._learning) for a in accounts}
+
+    def _log_changes(
+        self,
+        stuck: dict[tuple[str, int], StuckReason],
+        records: dict[tuple[str, int], ImportRecord],
+        thresholds: dict[str, StuckThresholds],
+    ) -> None:
+        # One line when an import becomes stuck (or changes reason), one when it recovers. The line
+        # leads to the import: Canvas's account id, the threshold it crossed, its Canvas URLs.
         for (account, batch), reason in stuck.items():
             if self._stuck.get((account, batch)) is not reason:
-                log.warning("import.stuck", account=account, sis_batch_id=batch, reason=reason.value)
+                account_id = records[(account, batch)].account_id
+                where = {}
+                if self._canvas_url and account_id:
+                    links = import_links(self._canvas_url, account_id, batch)
+                    where = {"canvas_ui_url": links.ui, "canvas_api_url": links.api}
+                log.warning(
+                    "import.stuck",
+                    account=account,
+                    account_id=account_id,
+                    sis_batch_id=batch,
+                    reason=reason.value,
+                    threshold_seconds=getattr(thresholds.get(account, self._limits), reason.value),
+                    **where,
+                )
         for (account, batch), reason in self._stuck.items():
             if (account, batch) not in stuck:
                 log.info("import.recovered", account=account, sis_batch_id=batch, was=reason.value)

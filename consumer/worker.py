@@ -59,15 +59,28 @@ class Worker:
         self._batches: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll until `stop` is set and every in-flight batch is settled."""
-        try:
-            async with asyncio.TaskGroup() as group:
-                for n in range(self._settings.pollers):
-                    group.create_task(self._poll(n, stop), name=f"poller-{n}")
-        finally:
-            # Reached on cancellation too: let batches already handed to us settle.
-            if self._batches:
-                await asyncio.wait(self._batches, timeout=10)
+        """Poll until `stop` is set and every in-flight batch is settled.
+
+        Cancelled (the grace is running out), it returns at once: batches keep settling on their
+        own until `settle` says how long they may.
+        """
+        async with asyncio.TaskGroup() as group:
+            for n in range(self._settings.pollers):
+                group.create_task(self._poll(n, stop), name=f"poller-{n}")
+
+    async def settle(self, deadline: float) -> int:
+        """Let the batches in hand settle until `deadline` (event loop time), then cancel what is
+        left: its messages come back after their visibility timeout. Returns how many were cut."""
+        if not self._batches:
+            return 0
+        loop = asyncio.get_running_loop()
+        _, left = await asyncio.wait(set(self._batches), timeout=max(0.0, deadline - loop.time()))
+        for batch in left:
+            batch.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+        if left:
+            log.warning("shutdown.batches_abandoned", count=len(left))
+        return len(left)
 
     async def _poll(self, n: int, stop: asyncio.Event) -> None:
         failures = 0
@@ -111,14 +124,7 @@ class Worker:
         pending = list(messages)
         async with self._heartbeat(pending):
             for message in messages:
-                try:
-                    outcome = await self._handler.handle(message)
-                except Exception:
-                    # A bug, not bad input: keep the message; after maxReceiveCount the queue's
-                    # redrive policy moves it to the DLQ.
-                    log.exception("message.handler_crashed", message_id=message.message_id)
-                    outcome = Retry(retry_delay(message.receive_count))
-                outcomes.append((message, outcome))
+                outcomes.append((message, await self._handler.handle(message)))
                 pending.remove(message)
         await self._settle(outcomes)
 

@@ -12,7 +12,7 @@ import json
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -34,6 +34,8 @@ from consumer.ports import CanvasResponse
 ACCEPT = "application/json+canvas-string-ids"
 MAX_REDIRECTS = 5
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+SLOWEST_UPLOAD: Final = 64 * 1024
+"""Bytes per second a POST's upload is given time for: a 100 MB zip may take 27 minutes."""
 
 CanvasHook = Callable[[str, str, float | None, float | None], None]
 """Called after every response with (endpoint, status, X-Rate-Limit-Remaining, X-Request-Cost)."""
@@ -85,8 +87,10 @@ class CanvasClient:
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         rand: Callable[[], float] = random.random,
+        request_seconds: float = 60.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._request_seconds = request_seconds
         self._origin = urlsplit(self.base_url)[:2]
         self._session = session
         self._token = token
@@ -111,9 +115,11 @@ class CanvasClient:
         data: Any = None,
         headers: Mapping[str, str] | None = None,
         retry_server_errors: bool = True,
+        limits: aiohttp.ClientTimeout | None = None,
     ) -> CanvasResponse:
         """One API call with retries: throttling always, 5xx and network errors when
-        `retry_server_errors` (not for a POST that may already have created something)."""
+        `retry_server_errors` (not for a POST that may already have created something).
+        `limits`: instead of the session's timeout (`request_seconds` for the whole call)."""
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
         if urlsplit(url)[:2] != self._origin:
             raise CanvasError(f"refusing to send the token to another origin: {urlsplit(url).netloc}")
@@ -122,7 +128,7 @@ class CanvasClient:
             last = attempt == self._attempts
             try:
                 async with self._lock:
-                    response = await self._send(method, url, endpoint, params, data, all_headers)
+                    response = await self._send(method, url, endpoint, params, data, all_headers, limits)
             except CanvasUnavailable as exc:
                 if last or not (retry_server_errors or isinstance(exc, CanvasThrottled)):
                     raise
@@ -141,10 +147,15 @@ class CanvasClient:
         params: Mapping[str, str] | None,
         data: Any,
         headers: Mapping[str, str],
+        limits: aiohttp.ClientTimeout | None,
     ) -> CanvasResponse:
+        options: dict[str, Any] = {} if limits is None else {"timeout": limits}
         try:
-            async with self._session.request(method, url, params=params, data=data, headers=headers) as resp:
-                text = await resp.text()
+            async with self._session.request(
+                method, url, params=params, data=data, headers=headers, **options
+            ) as resp:
+                # Not `resp.text()`: an error page from a proxy may not be the UTF-8 it claims.
+                text = (await resp.read()).decode("utf-8", errors="replace")
                 status = resp.status
                 remaining = _float(resp.headers.get("X-Rate-Limit-Remaining"))
                 cost = _float(resp.headers.get("X-Request-Cost"))
@@ -159,7 +170,7 @@ class CanvasClient:
         self._report(endpoint, str(status), remaining, cost)
         try:
             body: Any = json.loads(text) if text else None
-        except ValueError:
+        except (ValueError, RecursionError):  # an HTML page, or JSON too deep to be Canvas's
             body = None
         if is_throttled(status, text):
             raise CanvasThrottled(f"{method} {endpoint}: throttled ({status})", status, request_id)
@@ -238,8 +249,17 @@ class CanvasClient:
         raw: bool = False,
         content_type: str = "application/zip",
     ) -> CanvasResponse:
-        """POST an import, as multipart `attachment` or as a raw body. Retried only when throttled."""
+        """POST an import, as multipart `attachment` or as a raw body. Retried only when throttled.
+
+        The whole POST gets `request_seconds` plus the time the upload needs at `SLOWEST_UPLOAD`:
+        cutting a slow upload short may leave an import in Canvas that we then record as failed
+        (and a cron retry duplicates). No read timeout: the kernel's send buffer may still hold
+        megabytes of the file when aiohttp would start it.
+        """
         path = f"/api/v1/accounts/{account_id}/sis_imports"
+        limits = aiohttp.ClientTimeout(
+            total=self._request_seconds + len(content) / SLOWEST_UPLOAD, sock_connect=self._request_seconds
+        )
         if raw:
             return await self.request(
                 "POST",
@@ -249,13 +269,14 @@ class CanvasClient:
                 data=content,
                 headers={"Content-Type": content_type},
                 retry_server_errors=False,
+                limits=limits,
             )
         form = aiohttp.FormData()
         for key, value in params.items():
             form.add_field(key, value)
         form.add_field("attachment", content, filename=filename, content_type=content_type)
         return await self.request(
-            "POST", path, endpoint="sis_imports.create", data=form, retry_server_errors=False
+            "POST", path, endpoint="sis_imports.create", data=form, retry_server_errors=False, limits=limits
         )
 
 
@@ -275,4 +296,4 @@ async def open_canvas(
     **options: Any,
 ) -> AsyncIterator[CanvasClient]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=request_seconds)) as session:
-        yield CanvasClient(session, base_url, token, hook=hook, **options)
+        yield CanvasClient(session, base_url, token, hook=hook, request_seconds=request_seconds, **options)

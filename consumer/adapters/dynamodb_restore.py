@@ -3,7 +3,8 @@
 Every write is conditioned on the item being absent, so a second run changes nothing. Imports
 arrive as their records (their effects were counted where they happened), submissions keep their
 ids (the id counter moves past them), results keep when they were fetched, a drop-folder
-object's submission keeps its claim on the object version. The journal stays in the SQLite file.
+object's submission keeps its claim on the object version, and each account's recent successful
+runs become its history (and last success). The journal stays in the SQLite file.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import Counter
-from datetime import datetime
 from typing import Any
 
 from consumer.adapters import dynamodb_writes as w
 from consumer.adapters.dynamodb_io import Conflict, Dynamo
 from consumer.adapters.dynamodb_schema import PRESENT, import_key, n, record_item, s, submission_item, ts
-from consumer.core.states import SUCCEEDED
+from consumer.adapters.store_dynamodb import remember_runs
+from consumer.core.learned import Run, run_of
 from consumer.core.tracker import ImportRecord
 from consumer.ports import Export, SavedResult
 
@@ -44,9 +45,8 @@ async def restore(db: Dynamo, export: Export) -> Counter[str]:
         await _counter_past(db, max(x.id or 0 for x in export.submissions))
     for result in export.results:
         counts["results" if await _put_result(db, result) else "results already there"] += 1
-    for account, at in _last_successes(export.records).items():
-        with contextlib.suppress(Conflict):  # the table knows a later one
-            await db.write([w.last_success_at(account, at)])
+    for account, runs in _runs(export.records).items():
+        await remember_runs(db, account, runs)
     return counts
 
 
@@ -98,9 +98,11 @@ async def _put_result(db: Dynamo, result: SavedResult) -> bool:
     return True
 
 
-def _last_successes(records: list[ImportRecord]) -> dict[str, datetime]:
-    latest: dict[str, datetime] = {}
+def _runs(records: list[ImportRecord]) -> dict[str, list[Run]]:
+    """Each account's successful runs, for its history (and last success) in the table."""
+    runs: dict[str, list[Run]] = {}
     for record in records:
-        if record.outcome in SUCCEEDED and record.finished_at is not None:
-            latest[record.account] = max(latest.get(record.account, record.finished_at), record.finished_at)
-    return latest
+        run = run_of(record)
+        if run is not None:
+            runs.setdefault(record.account, []).append(run)
+    return runs

@@ -13,7 +13,7 @@ One table holds everything, told apart by the partition key's prefix:
 | the submission id counter | `COUNTER` | `SUBMISSION` |
 | a request's join point | `REQUEST#<X-Request-Context-Id>` | `REQUEST` (expires) |
 | an account learned by `submit` | `ACCOUNTREF#<canvas url>#<ref>` | `ACCOUNTREF` |
-| an account's last success | `ACCOUNTS` | `<account>` |
+| an account's last success and recent runs | `ACCOUNTS` | `<account>` |
 | the latest Live Event seen | `META` | `LAST_EVENT` |
 | a stuck verdict of the watchdog | `STUCK` | `<account>#<sis_batch_id>` |
 | a lease | `LEASE` | `<name>` |
@@ -30,11 +30,13 @@ declares the same (a test holds the two together).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
 
+from consumer.core.learned import AccountHistory, Run, remember
 from consumer.core.states import AT_REST, State
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import ImportRecord, Origin
@@ -169,6 +171,24 @@ def record_from_item(item: Mapping[str, Any]) -> ImportRecord:
         developer_key_id=_text(item, "developer_key_id"),
         user_agent=_text(item, "user_agent"),
     )
+
+
+def history_from_item(item: Mapping[str, Any] | None) -> AccountHistory:
+    """An account item's last success and recent runs. `runs` is a list that writers append to
+    without reading (one compact JSON string per run, in any order, an import possibly twice);
+    `last_success` is what older versions and `store copy` wrote."""
+    if item is None:
+        return AccountHistory(None)
+    runs = remember(
+        Run(batch, datetime.fromisoformat(at), queued, importing)
+        for batch, at, queued, importing in (json.loads(r["S"]) for r in item.get("runs", {"L": []})["L"])
+    )
+    times = [t for t in (_time(item, "last_success"), runs[0].finished_at if runs else None) if t is not None]
+    return AccountHistory(max(times, default=None), runs)
+
+
+def run_attribute(run: Run) -> Item:
+    return s(json.dumps([run.sis_batch_id, ts(run.finished_at), run.queued_seconds, run.importing_seconds]))
 
 
 def submission_item(submission: Submission, submission_id: int) -> Item:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final
 
@@ -16,18 +17,21 @@ from consumer.adapters.dynamodb_schema import (
     PRESENT,
     TTL_ATTRIBUTE,
     Item,
+    history_from_item,
     import_key,
     n,
     record_item,
     request_key,
+    run_attribute,
     s,
     submission_key,
     ts,
 )
+from consumer.core.learned import Run, remember
 from consumer.core.outbox import encode_effects
 from consumer.core.stuck import StuckVerdict
 from consumer.core.submission import SourceObject
-from consumer.core.tracker import Applied, ImportRecord, Observation, Succeeded
+from consumer.core.tracker import Applied, ImportRecord, Observation
 from consumer.ports import LeaseState, LeaseToken
 
 Write = dict[str, Any]
@@ -98,26 +102,55 @@ def journal(
     }
     if message_id is not None:
         entry["message_id"] = s(message_id)
+    if obs.note is not None:
+        entry["note"] = s(obs.note)
     return {"Put": {"Item": entry}}
 
 
-def last_success(result: Applied) -> Write | None:
-    """The account's last success, if `result` made one known."""
-    at = max((e.at for e in result.effects if isinstance(e, Succeeded)), default=None)
-    return None if at is None else last_success_at(result.record.account, at)
+def account_key(account: str) -> Item:
+    return {"pk": ACCOUNTS, "sk": s(account)}
 
 
-def last_success_at(account: str, at: datetime) -> Write:
-    """The account's last success moves forward only: an older success finishing late fails."""
+def append_run(account: str, run: Run) -> Write:
+    """Add a successful run to the account's history: one update, no read, no condition, so that
+    replicas finishing imports of one account at once never conflict. Readers merge and trim."""
     return {
         "Update": {
-            "Key": {"pk": ACCOUNTS, "sk": s(account)},
-            "UpdateExpression": "SET #t = :t",
-            "ConditionExpression": "attribute_not_exists(#t) OR #t <= :t",
-            "ExpressionAttributeNames": {"#t": "last_success"},
-            "ExpressionAttributeValues": {":t": s(ts(at))},
+            "Key": account_key(account),
+            "UpdateExpression": "SET #r = list_append(if_not_exists(#r, :none), :run)",
+            "ExpressionAttributeNames": {"#r": "runs"},
+            "ExpressionAttributeValues": {":none": {"L": []}, ":run": {"L": [run_attribute(run)]}},
         }
     }
+
+
+def rewritten(account: str, item: Item | None, runs: Iterable[Run] = ()) -> Write | None:
+    """The account's item holding only its latest runs, `runs` added (`store copy`, and compacting
+    a list that appends have grown); written only if the list is still as read. None when it
+    would not change."""
+    stored = [] if item is None else item.get("runs", {"L": []})["L"]
+    kept = remember([*history_from_item(item).runs, *runs])
+    listed = [run_attribute(r) for r in kept]
+    if listed == stored:
+        return None
+    last = history_from_item({**(item or {}), "runs": {"L": listed}}).last_success
+    new: Item = {**account_key(account), "runs": {"L": listed}}
+    if last is not None:
+        new["last_success"] = s(ts(last))
+    if item is None:
+        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+    elif "runs" not in item:
+        condition = {
+            "ConditionExpression": "attribute_not_exists(#r)",
+            "ExpressionAttributeNames": {"#r": "runs"},
+        }
+    else:
+        condition = {
+            "ConditionExpression": "size(#r) = :n",
+            "ExpressionAttributeNames": {"#r": "runs"},
+            "ExpressionAttributeValues": {":n": n(len(stored))},
+        }
+    return {"Put": {"Item": new, **condition}}
 
 
 def at_request(request_id: str, half: dict[str, Item]) -> Write:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -127,6 +128,9 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         submission_id INTEGER NOT NULL,
         PRIMARY KEY (bucket, key, version)
     );
+    """,
+    """
+    ALTER TABLE journal ADD COLUMN note TEXT;
     """,
     """
     CREATE TABLE stuck (
@@ -262,7 +266,7 @@ def connect(path: Path, *, busy_seconds: float = 5.0, autocheckpoint: bool = Tru
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
     try:
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        _wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         migrate(conn)
@@ -275,17 +279,36 @@ def connect(path: Path, *, busy_seconds: float = 5.0, autocheckpoint: bool = Tru
     return conn
 
 
+def _wal(conn: sqlite3.Connection, wait_seconds: float = 5.0) -> None:
+    """Switch a new file to WAL. Of processes switching at once, SQLite fails the losers with
+    "database is locked" without calling the busy handler: try again until the file is WAL."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
+
+
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to the latest version; returns it. Refuses a newer schema than we know."""
-    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > len(MIGRATIONS):
-        raise StoreUnavailable(
-            f"the database schema is version {version}, newer than this release knows "
-            f"({len(MIGRATIONS)}): upgrade sis-consumer"
-        )
-    for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+    """Bring the schema to the latest version; returns it. Refuses a newer schema than we know.
+
+    The version is read inside each step's write transaction: two processes opening a new store
+    at once would otherwise both read 0 and both create the tables.
+    """
+    while True:
         with transaction(conn):
-            for statement in filter(str.strip, script.split(";")):
+            version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreUnavailable(
+                    f"the database schema is version {version}, newer than this release knows "
+                    f"({len(MIGRATIONS)}): upgrade sis-consumer"
+                )
+            if version == len(MIGRATIONS):
+                return version
+            for statement in filter(str.strip, MIGRATIONS[version].split(";")):
                 conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {target}")
-    return len(MIGRATIONS)
+            conn.execute(f"PRAGMA user_version = {version + 1}")

@@ -29,6 +29,7 @@ from consumer.adapters.dynamodb_io import Conflict, Dynamo, RequestHook, open_dy
 from consumer.adapters.dynamodb_schema import (
     PRESENT,
     Item,
+    history_from_item,
     import_key,
     n,
     record_from_item,
@@ -40,13 +41,14 @@ from consumer.adapters.dynamodb_schema import (
     ts,
 )
 from consumer.core.correlate import creator, join_answer, join_event, wants_submission
+from consumer.core.learned import HISTORY_SIZE, AccountHistory, Run, run_of
 from consumer.core.outbox import Claimed, decode_effects
 from consumer.core.states import State
 from consumer.core.stuck import StuckReason, StuckVerdict, verdicts_changed
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
-from consumer.core.tracker import Applied, ImportRecord, Observation, Origin, apply
+from consumer.core.tracker import Applied, ImportRecord, Observation, Origin, apply, worth_journaling
 from consumer.errors import AlreadySubmitted, StoreUnavailable
-from consumer.ports import LeaseToken
+from consumer.ports import JournalEntry, LeaseToken
 
 ATTEMPTS: Final = 8
 """Reads and re-applies after a conflict before a change is given up (and its message retried)."""
@@ -96,11 +98,11 @@ class DynamoStore:
     ) -> None:
         """What follows a committed change, each its own write: the journal entry, the account's
         last success, the link of a 400's submission to the batch it left behind."""
-        await self.db.write([w.journal(obs, now, message_id, result, self._retention)])
-        success = w.last_success(result)
-        if success is not None:
-            with contextlib.suppress(Conflict):  # the account has a later success already
-                await self.db.write([success])
+        if worth_journaling(obs, result):
+            await self.db.write([w.journal(obs, now, message_id, result, self._retention)])
+        run = run_of(result.record) if result.effects else None
+        if run is not None:  # a success, or a late stage time of one
+            await self.db.write([w.append_run(result.record.account, run)])
         submission_id = None if join_point is None else join_point.get("submission_id")
         if submission_id is not None and result.record.origin is Origin.SUBMITTED:
             with contextlib.suppress(Conflict):  # linked already
@@ -183,13 +185,32 @@ class DynamoStore:
         return [record_from_item(i) async for i in self._index("unfinished", "unfinished")]
 
     async def last_successes(self) -> dict[str, datetime]:
+        return {
+            account: history.last_success
+            for account, history in (await self.histories()).items()
+            if history.last_success is not None
+        }
+
+    async def histories(self) -> dict[str, AccountHistory]:
+        """The account items hold their own history (appended where a success is committed), so
+        the watchdog's one Query on them is all it reads: no Scan, no index. A list that appends
+        have grown past twice its size is compacted here, by whichever reader sees it first."""
         query = self.db.pages(
             "Query",
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": w.ACCOUNTS},
             ConsistentRead=True,
         )
-        return {i["sk"]["S"]: datetime.fromisoformat(i["last_success"]["S"]) async for i in query}
+        found: dict[str, AccountHistory] = {}
+        async for item in query:
+            account = item["sk"]["S"]
+            found[account] = history_from_item(item)
+            if len(item.get("runs", {"L": []})["L"]) > 2 * HISTORY_SIZE:
+                compacted = w.rewritten(account, item)
+                if compacted is not None:
+                    with contextlib.suppress(Conflict):  # appended meanwhile: the next reader compacts
+                        await self.db.write([compacted])
+        return {account: history for account, history in found.items() if history.last_success is not None}
 
     async def last_event_received(self) -> datetime | None:
         item = await self.db.get(w.LAST_EVENT)
@@ -211,6 +232,29 @@ class DynamoStore:
 
     async def ping(self) -> None:
         await self.db.call("GetItem", TableName=self.db.table, Key=w.LAST_EVENT)
+
+    async def journal(self, account: str, sis_batch_id: int) -> list[JournalEntry]:
+        query = self.db.pages(
+            "Query",
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :journal)",
+            ExpressionAttributeValues={
+                ":pk": import_key(account, sis_batch_id)["pk"],
+                ":journal": s("JOURNAL#"),
+            },
+            ConsistentRead=True,
+        )
+        return [
+            JournalEntry(
+                recorded_at=datetime.fromisoformat(i["sk"]["S"].split("#")[1]),
+                source=i["source"]["S"],
+                state=State(i["observed_state"]["S"]),
+                observed_at=datetime.fromisoformat(i["observed_at"]["S"]),
+                verdict=i["verdict"]["S"],
+                message_id=i["message_id"]["S"] if "message_id" in i else None,
+                note=i["note"]["S"] if "note" in i else None,
+            )
+            async for i in query
+        ]
 
     # -- submissions -----------------------------------------------------------------------------
 
@@ -489,6 +533,22 @@ class DynamoStore:
             KeyConditionExpression=f"{attribute} = :p",
             ExpressionAttributeValues={":p": s(PRESENT)},
         )
+
+
+async def remember_runs(db: Dynamo, account: str, runs: Sequence[Run]) -> None:
+    """Merge successful runs into the account's history (`store copy`): read, merge, write if
+    unchanged since; a second copy changes nothing."""
+    key = w.account_key(account)
+    for _ in range(ATTEMPTS):
+        write = w.rewritten(account, await db.get(key), runs)
+        if write is None:
+            return
+        try:
+            await db.write([write])
+        except Conflict:
+            continue
+        return
+    raise StoreUnavailable(f"dynamodb: the history of {account} kept changing under us; copy again")
 
 
 class _LeaseLost(Exception):

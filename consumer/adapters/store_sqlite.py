@@ -38,6 +38,7 @@ from consumer.adapters.sqlite_schema import (
 )
 from consumer.adapters.sqlite_upkeep import checkpoint, fsync, maintain, prune_past
 from consumer.core.correlate import creator, join_answer, join_event, wants_submission
+from consumer.core.learned import HISTORY_SIZE, AccountHistory, Run, newest_first, run_of
 from consumer.core.outbox import Claimed, decode_effects, encode_effects
 from consumer.core.states import SUCCEEDED, State
 from consumer.core.stuck import StuckReason, StuckVerdict, verdicts_changed
@@ -48,9 +49,10 @@ from consumer.core.tracker import (
     ImportRecord,
     Observation,
     apply,
+    worth_journaling,
 )
 from consumer.errors import AlreadySubmitted, StoreUnavailable
-from consumer.ports import Export, LeaseToken, SavedResult
+from consumer.ports import Export, JournalEntry, LeaseToken, SavedResult
 
 T = TypeVar("T")
 
@@ -142,13 +144,13 @@ def describe_effects(effects: Sequence[Effect]) -> str:
 
 class SqliteStore:
     def __init__(
-        self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, path: Path, owner: str | None = None
+        self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, owner: str | None = None
     ) -> None:
         self._conn = conn
         self._executor = executor
         self._owner = owner
         """Who counts the effects this store commits: a daemon, or None (a command: a daemon claims them)."""
-        self._wal = Path(f"{path}-wal")
+        self._wal = Path(conn.execute("PRAGMA database_list").fetchone()[2] + "-wal")
         self._synced_changes = 0
         self._syncing = asyncio.Lock()
 
@@ -168,7 +170,8 @@ class SqliteStore:
             result = _join_submission(conn, old, apply(old, obs, now), now)
             if old is None or result.changed:
                 _write(conn, result.record)
-            self._journal(conn, obs, now, message_id, result)
+            if worth_journaling(obs, result):
+                self._journal(conn, obs, now, message_id, result)
             self._outbox(conn, result, now)
         return result
 
@@ -345,7 +348,7 @@ class SqliteStore:
     ) -> None:
         conn.execute(
             "INSERT INTO journal (recorded_at, account, sis_batch_id, source, state, observed_at,"
-            " message_id, verdict, effects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " message_id, verdict, effects, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 ts(now),
                 obs.account,
@@ -356,6 +359,7 @@ class SqliteStore:
                 message_id,
                 result.verdict.value,
                 describe_effects(result.effects),
+                obs.note,
             ),
         )
 
@@ -498,6 +502,28 @@ class SqliteStore:
         rows = await self._call(lambda: self._conn.execute(query, [s.value for s in SUCCEEDED]).fetchall())
         return {account: datetime.fromisoformat(at) for account, at in rows if at is not None}
 
+    async def histories(self) -> dict[str, AccountHistory]:
+        # Derived from the imports themselves, the latest HISTORY_SIZE successes per account.
+        marks = ", ".join("?" * len(SUCCEEDED))
+        query = (
+            f"SELECT {COLUMNS} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY account"
+            " ORDER BY finished_at DESC, sis_batch_id DESC) AS position"
+            f" FROM imports WHERE outcome IN ({marks})) WHERE position <= ?"
+        )
+        params = [*(s.value for s in SUCCEEDED), HISTORY_SIZE]
+        rows = await self._call(lambda: self._conn.execute(query, params).fetchall())
+        runs: dict[str, list[Run]] = {}
+        for row in rows:
+            record = from_row(row)
+            run = run_of(record)
+            if run is not None:
+                runs.setdefault(record.account, []).append(run)
+        return {
+            account: AccountHistory(ordered[0].finished_at, ordered)
+            for account, found in runs.items()
+            if (ordered := newest_first(found))
+        }
+
     async def last_event_received(self) -> datetime | None:
         row = await self._call(
             lambda: self._conn.execute("SELECT value FROM meta WHERE key = 'last_event'").fetchone()
@@ -557,6 +583,25 @@ class SqliteStore:
     async def ping(self) -> None:
         await self._call(lambda: self._conn.execute("SELECT 1").fetchone())
 
+    async def journal(self, account: str, sis_batch_id: int) -> list[JournalEntry]:
+        query = (
+            "SELECT recorded_at, source, state, observed_at, verdict, message_id, note FROM journal"
+            " WHERE account = ? AND sis_batch_id = ? ORDER BY seq"
+        )
+        rows = await self._call(lambda: self._conn.execute(query, (account, sis_batch_id)).fetchall())
+        return [
+            JournalEntry(
+                recorded_at=datetime.fromisoformat(r["recorded_at"]),
+                source=r["source"],
+                state=State(r["state"]),
+                observed_at=datetime.fromisoformat(r["observed_at"]),
+                verdict=r["verdict"],
+                message_id=r["message_id"],
+                note=r["note"],
+            )
+            for r in rows
+        ]
+
 
 def open_sqlite(
     path: Path, *, owner: str | None = None, retention_seconds: float = 90 * 86400
@@ -581,7 +626,7 @@ async def _open(path: Path, owner: str | None, retention_seconds: float) -> Asyn
         await prune_past(path, executor, retention_seconds)
         upkeep = asyncio.create_task(maintain(path, executor, retention_seconds))
     try:
-        yield SqliteStore(conn, executor, path, owner)
+        yield SqliteStore(conn, executor, owner)
     finally:
         if upkeep is not None:
             upkeep.cancel()

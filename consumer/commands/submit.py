@@ -28,9 +28,9 @@ from consumer.commands.submit_help import (
     exit_code_table,
 )
 from consumer.config import Settings, from_env
-from consumer.core.links import canvas_origin, import_links
+from consumer.core.links import canvas_origin, links_json
 from consumer.core.sis_import import result_summary
-from consumer.errors import CanvasError, ConfigError, StoreUnavailable
+from consumer.errors import CanvasError, CanvasUnanswered, ConfigError, StoreUnavailable
 from consumer.ports import Store, SystemClock
 from consumer.stores import open_store
 from consumer.submit import (
@@ -145,7 +145,9 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 async def _submit(settings: Settings, args: argparse.Namespace, prepared: Prepared) -> int:
     assert settings.canvas_url is not None
     assert settings.canvas_token is not None
-    async with open_canvas(settings.canvas_url, settings.canvas_token) as canvas:
+    async with open_canvas(
+        settings.canvas_url, settings.canvas_token, request_seconds=settings.canvas_timeout
+    ) as canvas:
         if args.dry_run:
             return await _dry_run(canvas, args.account_id, prepared)
         async with open_store(settings) as store:
@@ -187,9 +189,15 @@ async def _post(canvas: CanvasClient, store: Store, args: argparse.Namespace, pr
             account_ref=args.account_id,
             raw=args.raw,
         )
+    except CanvasUnanswered as exc:
+        return _fail(
+            EXIT_CANVAS_REFUSED,
+            f"Canvas did not answer the import's POST ({exc}), but may have created the import: "
+            "look for it (`sis-consumer imports`, the Canvas UI) before submitting again",
+        )
     except CanvasError as exc:
         return _fail(EXIT_CANVAS_REFUSED, f"Canvas did not take the import: {exc}")
-    links = import_links(canvas.base_url, submitted.account_id, submitted.sis_batch_id)
+    links = links_json(canvas.base_url, submitted.account_id, submitted.sis_batch_id)
     if not args.wait:
         _show(args, submitted.sis_import, created_lines(submitted, prepared, links))
         return 0

@@ -8,7 +8,7 @@ the ``body`` is never parsed. SIS batch events are validated strictly (CANVAS.md
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import msgspec
@@ -17,6 +17,14 @@ from consumer.core.states import ALL_STATES, State
 
 MAX_BODY_CHARS: Final = 256 * 1024
 """Canvas events are a few KiB; anything this large is not one."""
+
+MAX_ID: Final = 2**63 - 1
+"""Ids are stored as SQLite INTEGERs (signed 64-bit); Canvas's ids are far below."""
+MAX_KEY_CHARS: Final = 255
+"""Identifiers that become part of a store key (DynamoDB allows 1-2 KB); Canvas's are ~40 chars."""
+MAX_AHEAD: Final = timedelta(days=1)
+"""How far ahead of our clock an event may claim to be. Clocks differ by seconds, a mislabelled
+time zone by hours; a time beyond that is not believed: it would pin "last success" for years."""
 
 SIS_EVENT_NAMES: Final = frozenset({"sis_batch_created", "sis_batch_updated"})
 
@@ -97,6 +105,22 @@ def decode(raw: str | bytes) -> LiveEvent | DecodeError:
     if len(raw) > MAX_BODY_CHARS:
         return DecodeError(f"body too large: {len(raw)} > {MAX_BODY_CHARS}")
     try:
+        return _decode(raw)
+    except RecursionError:  # msgspec guards its recursion: the body is just too deep to be an event
+        return DecodeError("nested too deeply to be a Live Event")
+    except UnicodeEncodeError:  # a str body msgspec cannot encode back to UTF-8
+        return DecodeError("not valid Unicode: it holds a lone surrogate")
+
+
+def too_far_ahead(event: SisBatchEvent, now: datetime) -> str | None:
+    """Why the event's time cannot be believed at `now` (our clock), or None."""
+    if event.event_time - now <= MAX_AHEAD:
+        return None
+    return f"metadata.event_time {event.event_time.isoformat()} is ahead of our clock"
+
+
+def _decode(raw: str | bytes) -> LiveEvent | DecodeError:
+    try:
         head = _head_decoder.decode(raw)
     except msgspec.ValidationError as exc:
         return DecodeError(f"not a Live Event object: {exc}")
@@ -146,14 +170,17 @@ def _decode_sis(name: str, raw_metadata: msgspec.Raw, raw_body: msgspec.Raw) -> 
 
     sis_batch_id = _local_id(body.sis_batch_id)
     if sis_batch_id is None:
-        return DecodeError(f"{name}: body.sis_batch_id is not a non-negative integer id", name)
+        return DecodeError(f"{name}: body.sis_batch_id is not a non-negative integer id below 2^63", name)
     account_id = _local_id(body.account_id)
     if account_id is None:
-        return DecodeError(f"{name}: body.account_id is not a non-negative integer id", name)
+        return DecodeError(f"{name}: body.account_id is not a non-negative integer id below 2^63", name)
     if body.workflow_state not in ALL_STATES:
         return DecodeError(f"{name}: unknown body.workflow_state {body.workflow_state[:40]!r}", name)
     if not meta.root_account_uuid:
         return DecodeError(f"{name}: empty metadata.root_account_uuid", name)
+    for field, value in (("root_account_uuid", meta.root_account_uuid), ("request_id", meta.request_id)):
+        if value is not None and len(value) > MAX_KEY_CHARS:
+            return DecodeError(f"{name}: metadata.{field} is longer than {MAX_KEY_CHARS} characters", name)
     event_time = parse_event_time(meta.event_time)
     if event_time is None:
         return DecodeError(f"{name}: metadata.event_time is not ISO 8601: {meta.event_time[:40]!r}", name)
@@ -197,11 +224,12 @@ def _absent(raw: msgspec.Raw) -> bool:
 
 
 def _local_id(value: str | int) -> int | None:
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if value.isascii() and value.isdigit():
-        return int(value)
-    return None
+    if isinstance(value, str):
+        # Never int() a long string: past 4,300 digits it raises instead of answering.
+        if not (value.isascii() and value.isdigit()) or len(value.lstrip("0")) > len(str(MAX_ID)):
+            return None
+        value = int(value)
+    return value if 0 <= value <= MAX_ID else None
 
 
 def _optional_id(value: str | int | None) -> str | None:

@@ -86,18 +86,43 @@ def stuck_reason(
 
 
 def stuck_imports(
-    unfinished: Iterable[ImportRecord], *, now: datetime, limits: StuckThresholds
+    unfinished: Iterable[ImportRecord],
+    *,
+    now: datetime,
+    limits: StuckThresholds,
+    by_account: Mapping[str, StuckThresholds] | None = None,
 ) -> dict[tuple[str, int], StuckReason]:
-    """Judge every unfinished import against the others of its account."""
+    """Judge every unfinished import against the others of its account, with its account's own
+    thresholds (`by_account`, see `core.learned`) or else `limits`.
+
+    An import running too long is probably dead (a silent abort, a job that died): it does not
+    make its account busy, or one dead import would hide every later one that never starts.
+    """
+    by_account = by_account or {}
     records = list(unfinished)
     running: dict[str, set[int]] = {}
     for r in records:
-        if r.state in RUNNING:
+        verdict = stuck_reason(r, now=now, account_busy=True, limits=by_account.get(r.account, limits))
+        if r.state in RUNNING and verdict is not StuckReason.RUNNING_TOO_LONG:
             running.setdefault(r.account, set()).add(r.sis_batch_id)
     verdicts: dict[tuple[str, int], StuckReason] = {}
     for r in records:
         busy = bool(running.get(r.account, set()) - {r.sis_batch_id})
-        reason = stuck_reason(r, now=now, account_busy=busy, limits=limits)
+        reason = stuck_reason(r, now=now, account_busy=busy, limits=by_account.get(r.account, limits))
         if reason is not None:
             verdicts[r.key] = reason
     return verdicts
+
+
+def finished_unseen(record: ImportRecord, *, silent_after: float) -> bool:
+    """A finished import no Live Event ever spoke of, although the finish was recorded more than
+    `silent_after` after we first knew of the import: its events had time to come and did not.
+
+    The sign of a broken Live Events pipeline that the reconciler cannot hide: the reconciler
+    finishes such imports from the API, so they never stay `silent` long enough to page. A finish
+    recorded sooner (`submit --wait` asking the API within seconds) proves nothing either way.
+    """
+    if record.outcome is None or record.last_event_at is not None:
+        return False
+    known_since = record.submitted_at or record.first_seen_at
+    return _age(known_since, record.last_news_at) > silent_after

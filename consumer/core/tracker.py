@@ -1,7 +1,8 @@
 """What we know about one SIS import, and how one observation changes it.
 
 `apply` is the only way a record changes, for events (`source="event"`), answers of the SIS Imports
-API (`source="api"`) and our own submissions alike. It is:
+API (`source="api"`), what an operator says (`source="operator"`, `sis-consumer resolve`) and our
+own submissions alike. It is:
 
 - idempotent: an observation already seen changes nothing and has no effects;
 - monotonic: the state only moves to a higher `rank` (a late `importing` after `imported` is kept
@@ -22,7 +23,7 @@ from typing import Literal
 
 from consumer.core.states import FINISHED, SUCCEEDED, State, precedence, rank
 
-Source = Literal["event", "api"]
+Source = Literal["event", "api", "operator"]
 
 
 class Origin(StrEnum):
@@ -61,6 +62,8 @@ class Observation:
     request_id: str | None = None
     developer_key_id: str | None = None
     user_agent: str | None = None
+    note: str | None = None
+    """Why, for the journal: an operator's reason. Not part of the record."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +210,13 @@ def apply(record: ImportRecord | None, obs: Observation, now: datetime) -> Appli
     else:
         verdict = Verdict.STALE
     return Applied(new, verdict, effects_between(record, new), earlier_time=known_at is not None)
+
+
+def worth_journaling(obs: Observation, result: Applied) -> bool:
+    """Every event and every operator's word is journaled; an API answer only when it told
+    something new. A quiet import is asked about every RECONCILE_AFTER, an orphaned `initializing`
+    for as long as it exists: journaling each unchanged answer would grow the journal without end."""
+    return obs.source != "api" or result.changed
 
 
 def mark_submitted(record: ImportRecord, submitted_at: datetime, now: datetime) -> Applied:

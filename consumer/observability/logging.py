@@ -16,12 +16,17 @@ REDACTED: Final = "[REDACTED]"
 _SECRET_KEYS: Final = frozenset(
     {"access_token", "authorization", "token", "canvas_token", "password", "secret", "api_key"}
 )
-# `metadata.url` of Canvas events carries the query string as sent: `?access_token=...`; a mapping
-# printed into a message (an exception about request params, a JSON body) shows `'access_token': '...'`.
+# `metadata.url` of Canvas events carries the query string as sent: `?access_token=...`, also
+# URL-encoded inside another parameter (`?redirect=%2Fapi%3Faccess_token%3D...`, once or twice); a
+# mapping printed into a message (an exception about request params, a JSON body) shows
+# `'access_token': '...'`; a header shows `Authorization: ...`.
 _QUERY_SECRET = re.compile(
-    r"""(?i)((?:access_token|api_key|token|password|secret)(?:=|\\*["']\s*:\s*\\*["']))[^&\s#"'\\]+"""
+    r"""(?i)((?:access_token|api_key|token|password|secret|authorization)"""
+    r"""(?:=|%(?:25)*3D|\\*["']\s*:\s*\\*["']|:[ \t]+(?!(?:bearer|basic)\s)))[^&\s#"'\\]+"""
 )
-_BEARER = re.compile(r"(?i)\b(bearer|token)(\s+)[A-Za-z0-9~._+/=-]{8,}")
+_BEARER = re.compile(r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9~._+/=-]{8,}")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#]+@")
+"""`https://user:password@host`: the credentials of a URL."""
 _LEVELS: Final = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -31,10 +36,11 @@ _LEVELS: Final = {
 
 
 def redact_text(text: str) -> str:
-    if "=" not in text and " " not in text and ":" not in text:
+    if "=" not in text and " " not in text and ":" not in text and "%" not in text:
         return text
     # Bearer first: `"token": "Bearer <t>"` must not lose its `Bearer` to the key rule and keep `<t>`.
     text = _BEARER.sub(rf"\1\2{REDACTED}", text)
+    text = _USERINFO.sub(rf"\1{REDACTED}@", text)
     return _QUERY_SECRET.sub(rf"\1{REDACTED}", text)
 
 
@@ -111,25 +117,30 @@ class _FittedConsole:
         return fit(str(self._render(logger, name, event_dict)), self._width)
 
 
-def configure(level: str = "info", fmt: str = "json") -> None:
+def processors(fmt: str = "json") -> list[Processor]:
+    """The chain every log line goes through, redaction after everything that adds to the line."""
     people = fmt == "console"
     renderer: Processor = (
         _FittedConsole(shutil.get_terminal_size((120, 24)).columns)
         if people
         else structlog.processors.JSONRenderer()
     )
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False)
+        if people
+        else structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact,
+        *([for_people] if people else []),  # after redaction: a cut must not halve a token
+        renderer,
+    ]
+
+
+def configure(level: str = "info", fmt: str = "json") -> None:
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False)
-            if people
-            else structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            redact,
-            *([for_people] if people else []),  # after redaction: a cut must not halve a token
-            renderer,
-        ],
+        processors=processors(fmt),
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,

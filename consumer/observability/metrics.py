@@ -8,13 +8,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+)
 
 from consumer import __version__
 from consumer.core.intake import IntakeResult
+from consumer.core.links import canvas_base
 from consumer.core.reconcile import ReconcileResult
 from consumer.core.states import FINISHED
-from consumer.core.stuck import StuckReason
+from consumer.core.stuck import StuckReason, StuckThresholds, finished_unseen
 from consumer.core.tracker import (
     Applied,
     DurationMeasured,
@@ -32,11 +40,16 @@ DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *, silent_after: float = 300.0) -> None:
+        """`silent_after`: how long after we first knew of an import its first Live Event may take
+        (SIS_CONSUMER_STUCK_SILENT); a finish without any event recorded later is counted."""
         # `_created` series double the exposition and no dashboard of ours reads them.
         disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
         self.registry = registry
+        self._silent_after = silent_after
         r = registry
+        # process_start_time_seconds and friends: restarts and crash loops show on the dashboard.
+        ProcessCollector(registry=r)
         self.imports_finished = Counter(
             "canvas_sis_imports_finished",
             "SIS imports that reached a finished state.",
@@ -73,6 +86,33 @@ class Metrics:
         self.oldest_in_progress = Gauge(
             "canvas_sis_import_oldest_in_progress_seconds",
             "Age of the oldest unfinished SIS import.",
+            ["account"],
+            registry=r,
+        )
+        self.finished_without_events = Counter(
+            "canvas_sis_imports_finished_without_events",
+            "SIS imports that finished with no Live Event ever received for them, the finish "
+            "recorded from the API more than SIS_CONSUMER_STUCK_SILENT after we first knew of them: "
+            "the Live Events pipeline is not delivering.",
+            ["account"],
+            registry=r,
+        )
+        self.stuck_info = Gauge(
+            "canvas_sis_import_stuck_info",
+            "1 for each stuck import: which one (Canvas's local account id and SIS import id), and why.",
+            ["account", "account_id", "sis_batch_id", "reason"],
+            registry=r,
+        )
+        self.stuck_threshold = Gauge(
+            "canvas_sis_import_stuck_threshold_seconds",
+            "The threshold an import of the account is judged stuck by: learned from its own recent "
+            "successful imports, or the fixed setting while it has too few.",
+            ["account", "reason"],
+            registry=r,
+        )
+        self.expected_success_interval = Gauge(
+            "canvas_sis_import_expected_success_interval_seconds",
+            "SIS_CONSUMER_EXPECT_SUCCESS_EVERY: the account should have a successful import this often.",
             ["account"],
             registry=r,
         )
@@ -163,6 +203,19 @@ class Metrics:
             ["operation", "result"],
             registry=r,
         )
+        self.gauges_refreshed = Gauge(
+            "sis_consumer_gauges_refreshed_timestamp_seconds",
+            "When the watchdog last recomputed the import gauges from the store (Unix time); "
+            "0 before its first pass. Stale gauges cannot be trusted to page.",
+            registry=r,
+        )
+        self.canvas_info = Gauge(
+            "sis_consumer_canvas_info",
+            "Always 1; canvas_url is SIS_CONSUMER_CANVAS_URL (scheme, host, path), for the links "
+            "in alert annotations.",
+            ["canvas_url"],
+            registry=r,
+        )
         self.leader = Gauge(
             "sis_consumer_leader",
             "1 while this replica holds the reconciler lease (talks to Canvas, counts others' effects).",
@@ -199,6 +252,15 @@ class Metrics:
                 self.imports_finished.labels(account, state.value, origin.value)
         for severity in ("warning", "error"):
             self.import_messages.labels(account, severity)
+        self.finished_without_events.labels(account)
+
+    def describe_setup(self, canvas_url: str | None, expect_success_every: Mapping[str, float]) -> None:
+        """What the configuration says, for the alert rules: the Canvas base URL of the links, and
+        how often each account with a schedule should succeed."""
+        if canvas_url:
+            self.canvas_info.labels(canvas_base(canvas_url)).set(1)
+        for account, seconds in expect_success_every.items():
+            self.expected_success_interval.labels(account).set(seconds)
 
     def record_applied(self, applied: Applied) -> None:
         """Turn a committed transition's effects into metrics (never called for uncommitted work)."""
@@ -209,6 +271,8 @@ class Metrics:
         for effect in effects:
             if isinstance(effect, Finished):
                 self.imports_finished.labels(record.account, effect.state.value, record.origin.value).inc()
+                if finished_unseen(record, silent_after=self._silent_after):
+                    self.finished_without_events.labels(record.account).inc()
             elif isinstance(effect, DurationMeasured):
                 state = (record.outcome or record.state).value
                 self.import_duration.labels(record.account, state, record.origin.value).observe(
@@ -261,13 +325,28 @@ class Metrics:
             gauge = self.last_success.labels(account)
             gauge.set(max(_gauge_value(gauge), at.timestamp()))
 
-    def refresh_stuck(self, stuck: Mapping[tuple[str, int], StuckReason]) -> None:
+    def refresh_stuck(
+        self,
+        stuck: Mapping[tuple[str, int], StuckReason],
+        account_ids: Mapping[tuple[str, int], str | None] | None = None,
+    ) -> None:
+        """The stuck counts, and one series per stuck import (bounded by how many are stuck)."""
+        account_ids = account_ids or {}
         counts: dict[tuple[str, str], int] = {}
-        for (account, _), reason in stuck.items():
+        self.stuck_info.clear()
+        for (account, batch), reason in stuck.items():
             counts[(account, reason.value)] = counts.get((account, reason.value), 0) + 1
+            account_id = account_ids.get((account, batch)) or ""
+            self.stuck_info.labels(account, account_id, str(batch), reason.value).set(1)
         self.stuck.clear()
         for (account, reason_label), n in counts.items():
             self.stuck.labels(account, reason_label).set(n)
+
+    def refresh_thresholds(self, thresholds: Mapping[str, StuckThresholds]) -> None:
+        self.stuck_threshold.clear()
+        for account, limits in thresholds.items():
+            for reason in StuckReason:
+                self.stuck_threshold.labels(account, reason.value).set(getattr(limits, reason.value))
 
 
 def _gauge_value(gauge: Gauge) -> float:

@@ -23,6 +23,7 @@ from aiohttp import web
 from consumer.sandbox.accounts import Account, Directory, default_accounts
 from consumer.sandbox.api import build_app
 from consumer.sandbox.delivery import Delivered, DeliveryFailure, Emitted, EventDelivery, Publish
+from consumer.sandbox.faults import Faults
 from consumer.sandbox.knobs import Knobs, Outcome, Plan, RunningState
 from consumer.sandbox.lifecycle import Clock, ImportEngine, Upload, utc_now
 from consumer.sandbox.live_events import RequestContext
@@ -60,7 +61,11 @@ class SimulatedCanvas:
         throttle = Throttle.new(
             self.knobs.throttle_capacity, self.knobs.throttle_leak_per_second, self.knobs.request_cost
         )
-        gate = Gatekeeper(self.directory, throttle, self.knobs.throttle_status, self.requests)
+        self.faults = Faults()
+        """Switch a fault on (`canvas.faults.start("bad_bytes")`) to make Canvas misbehave."""
+        gate = Gatekeeper(
+            self.directory, throttle, self.knobs.throttle_status, self.requests, faults=self.faults
+        )
         self._app = build_app(Backend(self.directory, self._engine, self.knobs), gate)
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from consumer.sandbox.accounts import Account, Directory
+from consumer.sandbox.faults import Faults
 from consumer.sandbox.render import stringify_ids, wants_string_ids
 from consumer.sandbox.throttle import Throttle, Verdict, throttled_body
 
@@ -61,6 +62,7 @@ class Gatekeeper:
     throttle_status: int
     requests: list[RequestRecord]
     clock: Callable[[], float] = time.monotonic
+    faults: Faults = field(default_factory=Faults)
 
 
 GATEKEEPER: web.AppKey[Gatekeeper] = web.AppKey("gatekeeper", Gatekeeper)
@@ -152,6 +154,10 @@ async def canvas_middleware(request: web.Request, handler: Handler) -> web.Strea
     )
     _RECORD.set(rec)
     gate.requests.append(rec)
+    faulty = await gate.faults.answer(request.method)  # from in front of Canvas (a proxy): no Canvas headers
+    if faulty is not None:
+        rec.status = faulty.status
+        return faulty
     try:
         response, verdict = await _guarded(request, handler, gate)
     except Exception:

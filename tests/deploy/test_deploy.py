@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from consumer.adapters import dynamodb_io
+from consumer.adapters.dynamodb_schema import TTL_ATTRIBUTE, table_definition
 from consumer.core.stuck import StuckReason
 from tests.deploy import check_dashboard as check
 
@@ -37,6 +39,10 @@ REQUIRED_DASHBOARD_METRICS = {
     "sis_consumer_messages_total",
     "sis_consumer_canvas_requests_total",
     "sis_consumer_canvas_rate_limit_remaining",
+    "canvas_sis_import_stuck_info",
+    "canvas_sis_import_stuck_threshold_seconds",
+    "canvas_sis_imports_finished_without_events_total",
+    "sis_consumer_gauges_refreshed_timestamp_seconds",
 }
 
 
@@ -168,17 +174,33 @@ def test_alerts_use_only_exported_metrics(exported: dict[str, str]) -> None:
 
 def test_every_alert_has_severity_summary_description_and_for(alerts: list[dict[str, Any]]) -> None:
     for rule in alerts:
-        assert rule["labels"]["severity"] in {"page", "ticket"}, rule["alert"]
+        assert rule["labels"]["severity"] in {"page", "ticket", "heartbeat"}, rule["alert"]
         assert rule["labels"]["service"] == "sis-consumer", rule["alert"]
         assert {"summary", "description", "runbook_url"} <= set(rule["annotations"]), rule["alert"]
         assert re.fullmatch(r"\d+[smh]", rule["for"]), f"{rule['alert']}: `for:` is a plain duration"
 
 
-def test_one_paging_alert_per_stuck_reason(alerts: list[dict[str, Any]]) -> None:
+def test_one_alert_per_stuck_reason_paging_for_all_but_orphaned(alerts: list[dict[str, Any]]) -> None:
+    """An orphaned batch blocks nothing in Canvas: a ticket. The others page."""
     for reason in StuckReason:
-        matching = [r for r in alerts if f'canvas_sis_imports_stuck{{reason="{reason.value}"}}' in r["expr"]]
+        matching = [
+            r for r in alerts if f'canvas_sis_import_stuck_info{{reason="{reason.value}"}}' in r["expr"]
+        ]
         assert len(matching) == 1, f"expected one alert for stuck reason {reason.value}"
-        assert matching[0]["labels"]["severity"] == "page"
+        expected = "ticket" if reason is StuckReason.ORPHANED else "page"
+        assert matching[0]["labels"]["severity"] == expected, reason
+
+
+def test_alerts_about_one_import_lead_to_it_and_hold_through_a_deploy(alerts: list[dict[str, Any]]) -> None:
+    """Each stuck alert is per import (its Canvas ids as labels), its annotations carry the ids and
+    the Canvas URLs, and `keep_firing_for` bridges the moment a replica's series go stale."""
+    stuck = [r for r in alerts if "canvas_sis_import_stuck_info" in r["expr"]]
+    assert len(stuck) == len(StuckReason)
+    for rule in stuck:
+        assert "max by (account, account_id, sis_batch_id, reason)" in rule["expr"], rule["alert"]
+        links = {"canvas_account_id", "sis_batch_id", "canvas_ui_url", "canvas_api_url"}
+        assert links <= set(rule["annotations"]), rule["alert"]
+        assert rule.get("keep_firing_for") == "10m", rule["alert"]
 
 
 def test_required_alerts_exist(alerts: list[dict[str, Any]]) -> None:
@@ -186,12 +208,18 @@ def test_required_alerts_exist(alerts: list[dict[str, Any]]) -> None:
     for needle in (
         "canvas_sis_imports_finished_total",
         "time() - max by (account) (canvas_sis_import_last_success_timestamp_seconds)",
-        "sis_consumer_last_event_timestamp_seconds",
-        'up{job=~"sis-consumer.*"} == 0',
+        "canvas_sis_import_expected_success_interval_seconds",
+        "canvas_sis_imports_finished_without_events_total",
+        'max(up{job=~"sis-consumer.*"}) == 0',
         'absent(up{job=~"sis-consumer.*"})',
-        "time() - sis_consumer_last_poll_timestamp_seconds > 120",
+        'time() - max(sis_consumer_last_poll_timestamp_seconds{job=~"sis-consumer.*"}) > 120',
+        "sis_consumer_gauges_refreshed_timestamp_seconds",
+        "process_start_time_seconds",
+        'sis_consumer_messages_total{outcome="retried"}',
         'increase(sis_consumer_messages_total{outcome="dead_lettered"}',
+        'sis_consumer_canvas_requests_total{status="401"}',
         'sis_consumer_canvas_requests_total{status=~"403|429"}',
+        "vector(1)",
     ):
         assert needle in exprs, needle
 
@@ -202,6 +230,9 @@ def test_every_alert_has_a_firing_and_a_silent_unit_test(alerts: list[dict[str, 
         for case in group.get("alert_rule_test", []):
             cases.setdefault(case["alertname"], set()).add(bool(case.get("exp_alerts")))
     for rule in alerts:
+        if rule["labels"]["severity"] == "heartbeat":  # the dead-man's switch always fires
+            assert cases.get(rule["alert"]) == {True}, rule["alert"]
+            continue
         assert cases.get(rule["alert"]) == {True, False}, f"{rule['alert']}: needs a firing and a silent case"
 
 
@@ -222,22 +253,62 @@ def test_amtool_check_config() -> None:
     _passes(check.run([_tool("amtool"), "check-config", str(check.ALERTMANAGER_CONFIG)]))
 
 
-@pytest.mark.parametrize(("severity", "receiver"), [("page", "sis-oncall-pager"), ("ticket", "sis-tickets")])
-def test_alertmanager_routes_by_severity(severity: str, receiver: str) -> None:
+def _route(*labels: str) -> list[str]:
+    """The receivers `amtool config routes test` picks for an alert with `labels`."""
     result = check.run(
-        [
-            _tool("amtool"),
-            "config",
-            "routes",
-            "test",
-            f"--config.file={check.ALERTMANAGER_CONFIG}",
-            f"severity={severity}",
-            "service=sis-consumer",
-            "alertname=Example",
-        ]
+        [_tool("amtool"), "config", "routes", "test", f"--config.file={check.ALERTMANAGER_CONFIG}", *labels]
     )
     _passes(result)
-    assert result.stdout.split() == [receiver]
+    return result.stdout.split()
+
+
+@pytest.mark.parametrize(("severity", "receiver"), [("page", "sis-oncall-pager"), ("ticket", "sis-tickets")])
+def test_alertmanager_routes_by_severity(severity: str, receiver: str) -> None:
+    assert _route(f"severity={severity}", "service=sis-consumer", "alertname=Example") == [receiver]
+
+
+@pytest.mark.parametrize("severity", ["page", "ticket"])
+def test_another_services_alert_reaches_no_sis_receiver(severity: str) -> None:
+    (receiver,) = _route(f"severity={severity}", "service=billing", "alertname=HighLatency")
+    assert not receiver.startswith("sis-"), receiver
+
+
+def test_the_dead_mans_switch_goes_to_its_heartbeat_receiver_never_to_a_person() -> None:
+    labels = ("alertname=SisConsumerDeadMansSwitch", "severity=heartbeat", "service=sis-consumer")
+    assert _route(*labels) == ["sis-deadmans-switch"]
+
+
+def test_stuck_alerts_are_inhibited_while_the_daemon_is_down_stalled_or_stale(
+    alerts: list[dict[str, Any]],
+) -> None:
+    """The inhibition's matchers, read as Alertmanager reads them (anchored regexes), against the
+    alert names of the rules file: a renamed alert would silently escape them."""
+    config = check.load_yaml(check.ALERTMANAGER_CONFIG)
+    names = {r["alert"] for r in alerts}
+
+    def matching(matchers: list[str]) -> set[str]:
+        found = set(names)
+        for matcher in matchers:
+            parsed = re.fullmatch(r'(\w+)(=~|=)"(.*)"', matcher)
+            assert parsed is not None, matcher
+            label, op, value = parsed.groups()
+            if label == "service":
+                assert (op, value) == ("=", "sis-consumer")
+                continue
+            assert label == "alertname"
+            found = {n for n in found if (re.fullmatch(value, n) if op == "=~" else n == value)}
+        return found
+
+    rule = config["inhibit_rules"][0]
+    assert matching(rule["source_matchers"]) == {
+        "SisConsumerDown",
+        "SisConsumerPollStalled",
+        "SisConsumerGaugesStale",
+    }
+    stuck = {n for n in names if n.startswith("SisImportStuck")}
+    assert len(stuck) == len(StuckReason)
+    assert matching(rule["target_matchers"]) == stuck | {"SisImportNoRecentSuccess", "SisLiveEventsMissing"}
+    assert rule["equal"] == ["service"]
 
 
 # ------------------------------------------------------------------ CloudFormation
@@ -266,10 +337,59 @@ def test_queue_meets_canvas_requirements() -> None:
     ]
     on_queue = [p for p in policies if p["Properties"].get("Queue") == {"Ref": "LiveEventsQueue"}]
     assert len(on_queue) == 1
-    (statement,) = on_queue[0]["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Allow"
-    assert statement["Principal"] == {"AWS": "arn:aws:iam::636161780776:root"}
-    assert statement["Action"] == "sqs:SendMessage"
+    allow, deny = on_queue[0]["Properties"]["PolicyDocument"]["Statement"]
+    assert allow["Effect"] == "Allow"
+    assert allow["Principal"] == {"AWS": "arn:aws:iam::636161780776:root"}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "sqs:*")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_what_matters_cannot_be_left_out_or_deleted_by_mistake() -> None:
+    """No default for the allowlist and the alarm topic (an empty one accepted every account and
+    alarmed nobody); the queues and the table survive the stack."""
+    template = _template()
+    parameters = template["Parameters"]
+    for required in ("AllowedAccounts", "AlarmTopicArn"):
+        assert "Default" not in parameters[required], required
+    assert not re.fullmatch(parameters["AllowedAccounts"]["AllowedPattern"], "")
+    resources = template["Resources"]
+    for name in ("LiveEventsQueue", "DeadLetterQueue", "StateTable"):
+        assert (resources[name]["DeletionPolicy"], resources[name]["UpdateReplacePolicy"]) == (
+            "Retain",
+            "Retain",
+        )
+    alarms = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert set(alarms) == {
+        "DeadLetterQueueAlarm",
+        "QueueBacklogAlarm",
+        "NoLiveEventsAlarm",
+        "RunningTasksAlarm",
+        "IntakeDeadLetterQueueAlarm",
+    }
+    for name, alarm in alarms.items():
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopicArn"}], name
+    quiet = alarms["NoLiveEventsAlarm"]
+    assert (quiet["MetricName"], quiet["Statistic"], quiet["ComparisonOperator"]) == (
+        "NumberOfMessagesSent",
+        "Sum",
+        "LessThanThreshold",
+    )
+    running = alarms["RunningTasksAlarm"]
+    assert (running["MetricName"], running["Threshold"]) == ("RunningTaskCount", {"Ref": "DesiredCount"})
+
+
+def test_prometheus_finds_the_tasks_under_the_name_the_template_registers() -> None:
+    template = _template()
+    service = template["Resources"]["Service"]["Properties"]
+    assert service["ServiceRegistries"] == [{"RegistryArn": {"Fn::GetAtt": ["DiscoveryService", "Arn"]}}]
+    discovery = template["Resources"]["DiscoveryService"]["Properties"]
+    assert discovery["DnsConfig"]["DnsRecords"] == [{"Type": "A", "TTL": 10}]
+    name = template["Outputs"]["DiscoveryName"]["Value"]["Fn::Sub"]
+    (job,) = check.load_yaml(check.PROMETHEUS_CONFIG)["scrape_configs"]
+    (dns,) = job["dns_sd_configs"]
+    assert (job["job_name"], dns["type"], dns["port"]) == ("sis-consumer", "A", 9464)
+    assert dns["names"] == [name.replace("${QueueNameSuffix}", "prod")]
 
 
 def test_task_role_is_least_privilege() -> None:
@@ -285,7 +405,81 @@ def test_task_role_is_least_privilege() -> None:
     assert by_sid["ConsumeLiveEvents"]["Resource"] == {"Fn::GetAtt": ["LiveEventsQueue", "Arn"]}
     assert by_sid["DeadLetter"]["Action"] == "sqs:SendMessage"
     assert by_sid["DeadLetter"]["Resource"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    assert by_sid["Store"]["Resource"] == [
+        {"Fn::GetAtt": ["StateTable", "Arn"]},
+        {"Fn::Sub": "${StateTable.Arn}/index/*"},
+    ]
     assert all("*" not in json.dumps(s["Action"]) for s in statements)
+
+
+# Operations only `sis-consumer store init` makes (the stack creates the table instead).
+_STORE_INIT_ONLY = {
+    "CreateTable",
+    "DescribeContinuousBackups",
+    "DescribeTimeToLive",
+    "UpdateContinuousBackups",
+    "UpdateTimeToLive",
+}
+# TransactWriteItems has no IAM action of its own: each item needs the action of its kind.
+_TRANSACTION_ITEMS = {"ConditionCheckItem", "DeleteItem", "PutItem", "UpdateItem"}
+
+
+def _dynamodb_operations_in_the_code() -> set[str]:
+    """Every DynamoDB operation named in the store's adapters (botocore's list of operations decides
+    what counts as one), store init's own calls left out."""
+    import botocore.session
+
+    known = set(botocore.session.get_session().get_service_model("dynamodb").operation_names)
+    adapters = Path(dynamodb_io.__file__).parent
+    sources = [
+        (adapters / name).read_text(encoding="utf-8")
+        for name in ("store_dynamodb.py", "dynamodb_io.py", "lease_dynamodb.py", "dynamodb_writes.py")
+    ]
+    named = set().union(*(re.findall(r'"([A-Z][A-Za-z]+)"', source) for source in sources))
+    return (named & known) - _STORE_INIT_ONLY
+
+
+def test_the_task_role_grants_exactly_the_dynamodb_actions_the_daemon_uses() -> None:
+    """Adding a DynamoDB call to the store without its IAM action (or keeping an action no call
+    needs) fails here, not in production with AccessDenied."""
+    operations = _dynamodb_operations_in_the_code()
+    assert {"GetItem", "Query", "TransactWriteItems", "DescribeTable"} <= operations  # the scan works
+    needed = (operations - {"TransactWriteItems"}) | _TRANSACTION_ITEMS
+    role = _template()["Resources"]["TaskRole"]["Properties"]
+    (store,) = [
+        s
+        for p in role["Policies"]
+        if "PolicyName" in p
+        for s in p["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "Store"
+    ]
+    assert sorted(store["Action"]) == sorted(f"dynamodb:{op}" for op in needed)
+
+
+def test_the_template_creates_the_table_store_init_creates() -> None:
+    """Same keys, attribute types, indexes (keys and projections), billing and encryption as
+    `table_definition`, plus TTL on its journal attribute and point-in-time recovery."""
+    table = _template()["Resources"]["StateTable"]
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    declared = table["Properties"]
+    expected = table_definition("any")
+
+    def attributes(definitions: list[Mapping[str, str]]) -> dict[str, str]:
+        return {d["AttributeName"]: d["AttributeType"] for d in definitions}
+
+    def keys(schema: list[Mapping[str, str]]) -> list[tuple[str, str]]:
+        return [(k["AttributeName"], k["KeyType"]) for k in schema]
+
+    def indexes(gsis: list[Mapping[str, Any]]) -> dict[str, tuple[list[tuple[str, str]], Any]]:
+        return {g["IndexName"]: (keys(g["KeySchema"]), g["Projection"]) for g in gsis}
+
+    assert attributes(declared["AttributeDefinitions"]) == attributes(expected["AttributeDefinitions"])
+    assert keys(declared["KeySchema"]) == keys(expected["KeySchema"])
+    assert indexes(declared["GlobalSecondaryIndexes"]) == indexes(expected["GlobalSecondaryIndexes"])
+    assert declared["BillingMode"] == expected["BillingMode"] == "PAY_PER_REQUEST"
+    assert declared["SSESpecification"] == {"SSEEnabled": expected["SSESpecification"]["Enabled"]}
+    assert declared["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    assert declared["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
 def test_task_definition_runs_the_daemon_as_designed() -> None:
@@ -293,16 +487,19 @@ def test_task_definition_runs_the_daemon_as_designed() -> None:
     (container,) = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
     assert container["StopTimeout"] == 30
     env = {e["Name"]: e["Value"] for e in container["Environment"]}
-    assert env["SIS_CONSUMER_STORE"] == "sqlite:////data/state.db"
+    assert env["SIS_CONSUMER_STORE"] == {"Fn::Sub": "dynamodb://${StateTable}"}
+    assert env["SIS_CONSUMER_ACCOUNTS"] == {"Ref": "AllowedAccounts"}
+    assert env["SIS_CONSUMER_EXPECT_SUCCESS_EVERY"] == {"Ref": "ExpectSuccessEvery"}
     assert env["SIS_CONSUMER_METRICS_ADDR"] == "0.0.0.0:9464"
     assert env["SIS_CONSUMER_QUEUE_URL"] == {"Ref": "LiveEventsQueue"}
     assert [s["Name"] for s in container["Secrets"]] == ["SIS_CONSUMER_CANVAS_TOKEN"]
-    assert {m["ContainerPath"] for m in container["MountPoints"]} == {"/data", "/tmp"}
+    assert {m["ContainerPath"] for m in container["MountPoints"]} == {"/tmp"}
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    assert not [r for r in template["Resources"].values() if r["Type"].startswith("AWS::EFS::")]
     desired = template["Parameters"]["DesiredCount"]
-    assert (desired["Default"], desired["MaxValue"]) == (1, 1)  # SQLite: one writer
+    assert desired["Default"] == 2  # a deploy or a lost task leaves a replica watching
     deployment = template["Resources"]["Service"]["Properties"]["DeploymentConfiguration"]
-    assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (0, 100)
+    assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (100, 200)
     alarm = template["Resources"]["DeadLetterQueueAlarm"]["Properties"]
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)

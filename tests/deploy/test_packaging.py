@@ -25,9 +25,9 @@ def test_the_makefiles_editable_install_prints_no_build_warnings(tmp_path: Path)
     target = tmp_path / "venv"
     venv.create(target, with_pip=False)
     env = {**os.environ, "PYTHONWARNINGS": _makefile_warning_filter()}
+    pip = [sys.executable, "-m", "pip", "--python", str(target / "bin" / "python")]
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(target / "bin" / "python"), "install"]
-        + ["--quiet", "--no-deps", "--disable-pip-version-check", "-e", str(ROOT)],
+        [*pip, "install", "--quiet", "--no-deps", "--disable-pip-version-check", "-e", str(ROOT)],
         env=env,
         capture_output=True,
         text=True,

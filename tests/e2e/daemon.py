@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -37,6 +38,13 @@ class Daemon:
             **overrides,
         }
         self.process: subprocess.Popen[bytes] | None = None
+
+    def successor(self) -> Daemon:
+        """The next deploy: a new process with the same settings, store and port (start it once
+        this one has stopped)."""
+        following = copy.copy(self)
+        following.process = None
+        return following
 
     def spawn(self) -> Daemon:
         """Start the process without waiting for it to be ready."""

@@ -32,13 +32,21 @@ def tool(name: str) -> str:
     return path
 
 
-def derive_rules(target: Path, for_: str) -> Path:
-    """The shipped rules with every `for:` set to `for_` and nothing else changed."""
+IMPORT_ALERTS = ("SisImport", "SisLiveEvents")
+"""Alerts about imports: their `for:` only guards against flapping, so a test may shorten it. The
+daemon's own alerts keep theirs (minutes): a test restarting the daemon is not a daemon down."""
+
+
+def derive_rules(target: Path, for_: str, *, keep_firing: bool = True) -> Path:
+    """The shipped rules with the `for:` of the import alerts set to `for_`, nothing else changed
+    (`keep_firing=False` drops `keep_firing_for`, to show what it prevents)."""
     rules = yaml.safe_load(SHIPPED_RULES.read_text())
     for group in rules["groups"]:
         for rule in group["rules"]:
-            if "for" in rule:
+            if rule["alert"].startswith(IMPORT_ALERTS):
                 rule["for"] = for_
+            if not keep_firing:
+                rule.pop("keep_firing_for", None)
     target.write_text(yaml.safe_dump(rules, sort_keys=False))
     return target
 
@@ -66,6 +74,17 @@ class Webhook:
 
     def alerts(self) -> list[dict[str, Any]]:
         return [alert for note in self.received for alert in note.get("alerts", [])]
+
+    def notifications(self, alertname: str) -> list[dict[str, Any]]:
+        """The notifications that carried `alertname` firing."""
+        return [
+            note
+            for note in self.received
+            if any(
+                a["labels"]["alertname"] == alertname and a["status"] == "firing"
+                for a in note.get("alerts", [])
+            )
+        ]
 
     @contextmanager
     def running(self) -> Iterator[Webhook]:

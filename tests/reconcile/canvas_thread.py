@@ -88,7 +88,8 @@ class InFlightProxy:
 class CanvasThread:
     """A `SimulatedCanvas` publishing its Live Events to `queues`, served from a background thread."""
 
-    def __init__(self, queues: Queues, knobs: Knobs, *, proxy: bool = False) -> None:
+    def __init__(self, queues: Queues, knobs: Knobs, *, proxy: bool | type[InFlightProxy] = False) -> None:
+        """`proxy`: put an `InFlightProxy` (True) or one of its subclasses in front of the Canvas."""
         self.queues = queues
         self.knobs = knobs
         self._want_proxy = proxy
@@ -112,7 +113,9 @@ class CanvasThread:
         publisher = await self._stack.enter_async_context(SqsPublisher(self.queues))
         self._canvas = await self._stack.enter_async_context(SimulatedCanvas(None, self.knobs, publisher))
         if self._want_proxy:
-            self.proxy = await self._stack.enter_async_context(InFlightProxy(self._canvas.url))
+            kind = InFlightProxy if self._want_proxy is True else self._want_proxy
+            self.proxy = kind(self._canvas.url)
+            await self._stack.enter_async_context(self.proxy)
 
     def close(self) -> None:
         if self._thread.is_alive():

@@ -12,21 +12,24 @@ from pathlib import Path
 
 import pytest
 
+from consumer.sandbox.fixtures import canvas, canvas_accounts, knobs, sqs_publisher
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.local_sqs import Queues
 from tests.e2e.daemon import Daemon
-from tests.reconcile.canvas_thread import CanvasThread
+from tests.reconcile.canvas_thread import CanvasThread, InFlightProxy
 from tests.reconcile.helpers import FAST
 
 CanvasFactory = Callable[..., CanvasThread]
 DaemonFactory = Callable[..., Daemon]
+
+__all__ = ["canvas", "canvas_accounts", "canvas_for", "daemon_for", "knobs", "sqs_publisher"]
 
 
 @pytest.fixture
 def canvas_for(queues: Queues) -> Iterator[CanvasFactory]:
     started: list[CanvasThread] = []
 
-    def start(knobs: Knobs | None = None, *, proxy: bool = False) -> CanvasThread:
+    def start(knobs: Knobs | None = None, *, proxy: bool | type[InFlightProxy] = False) -> CanvasThread:
         thread = CanvasThread(queues, knobs or Knobs(), proxy=proxy)
         started.append(thread)
         return thread.start()

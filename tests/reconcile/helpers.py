@@ -18,7 +18,16 @@ RECONCILE_AFTER = 1.0
 GAUGE_INTERVAL = 0.2
 SLACK = 2.0
 """Event delivery through SQS and a long poll, a process scheduled late on a busy machine."""
+LOADED = 3
+"""How many times slower than its configured pace the daemon may run on a busy 2-core machine.
+Deadlines only stop a run that hangs; what a test checks is counted (requests, states, order)."""
 NEVER = "1h"
+NO_CANVAS = {
+    "SIS_CONSUMER_CANVAS_URL": "",
+    "SIS_CONSUMER_CANVAS_TOKEN": "",
+    "SIS_CONSUMER_CANVAS_TOKEN_FILE": "",
+}
+"""No Canvas to ask, whatever the environment of the test run says."""
 FAST = {
     "SIS_CONSUMER_RECONCILE_AFTER": f"{RECONCILE_AFTER:g}s",
     "SIS_CONSUMER_RECONCILE_SPACING": "50ms",

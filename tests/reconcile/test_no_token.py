@@ -11,16 +11,10 @@ import pytest
 from consumer.sandbox.local_sqs import Queues
 from tests.e2e.daemon import SIS_CONSUMER
 from tests.reconcile.conftest import DaemonFactory
-from tests.reconcile.helpers import SLACK, lines
+from tests.reconcile.helpers import NO_CANVAS, SLACK, lines
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
-
-NO_CANVAS = {
-    "SIS_CONSUMER_CANVAS_URL": "",
-    "SIS_CONSUMER_CANVAS_TOKEN": "",
-    "SIS_CONSUMER_CANVAS_TOKEN_FILE": "",
-}
 
 
 def test_the_daemon_warns_that_it_has_no_canvas_token(daemon_for: DaemonFactory) -> None:

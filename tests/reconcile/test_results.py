@@ -6,14 +6,15 @@ from __future__ import annotations
 import pytest
 
 from tests.reconcile.conftest import CanvasFactory, DaemonFactory
-from tests.reconcile.helpers import GAUGE_INTERVAL, SLACK, lines, one
+from tests.reconcile.faults import Fault, FaultyCanvas, without
+from tests.reconcile.helpers import GAUGE_INTERVAL, LOADED, SLACK, lines, one
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 WARNINGS = 3
-FETCH_WINDOW = 2 * GAUGE_INTERVAL + SLACK
-"""The finish event arrives; the next reconciler tick fetches the result."""
+FETCH_WINDOW = LOADED * (2 * GAUGE_INTERVAL + SLACK)
+"""The finish event arrives; the next reconciler tick fetches the result (on a busy machine)."""
 
 
 def test_warnings_are_counted_once_and_summarised(
@@ -51,14 +52,17 @@ def test_warnings_are_counted_once_and_summarised(
 def test_a_missing_errors_attachment_is_looked_at_again_once(
     canvas_for: CanvasFactory, daemon_for: DaemonFactory
 ) -> None:
-    """The attachment appears 1.5 s after the finish: after the first fetch (within a tick or two of
-    the finish event), before the second look (RECONCILE_AFTER = 3 s after the first)."""
+    """The first answer lacks `errors_attachment` (the proxy takes it out: Canvas answering before
+    its later job wrote it, whatever the load made of the timing); the second look, RECONCILE_AFTER
+    (3 s) after the first, finds it."""
     look_again = 3.0
-    canvas = canvas_for()
+    canvas = canvas_for(proxy=FaultyCanvas)
+    proxy = canvas.proxy
+    assert isinstance(proxy, FaultyCanvas)
+    not_yet = Fault("GET", r"/sis_imports/\d+$", rewrite=without("errors_attachment"))
+    canvas.read(lambda _: proxy.inject(not_yet))
     daemon = daemon_for(canvas, SIS_CONSUMER_RECONCILE_AFTER=f"{look_again:g}s")
-    canvas.read(
-        lambda c: c.plan(1, "imported_with_messages", messages=WARNINGS, errors_attachment_seconds=1.5)
-    )
+    canvas.read(lambda c: c.plan(1, "imported_with_messages", messages=WARNINGS, errors_attachment_seconds=0))
     batch = canvas.start_import()
     canvas.wait_for_state(batch, "imported_with_messages")
 
@@ -66,7 +70,7 @@ def test_a_missing_errors_attachment_is_looked_at_again_once(
         lambda: lines(daemon, "import.finished", batch), timeout=FETCH_WINDOW, what="result"
     )
     assert finished["errors_attachment"] is False
-    assert one(daemon.imports(), batch)["result"]["errors_attachment"] is False
+    # (Not read back from the store here: the second look may already have replaced it.)
 
     wait_until(
         lambda: one(daemon.imports(), batch)["result"]["errors_attachment"],

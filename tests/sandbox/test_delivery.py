@@ -54,7 +54,9 @@ async def test_a_planned_loss_drops_exactly_that_event(
 async def test_a_delayed_event_is_overtaken_by_later_ones(
     canvas: SimulatedCanvas, http: aiohttp.ClientSession, inbox: SqsInbox
 ) -> None:
-    canvas.plan(1, delay={"created": 0.4})
+    # Ten times the import's own pace (0.17 s from `created` to `imported`): the two later events
+    # are sent first even when a busy machine makes each send slow.
+    canvas.plan(1, delay={"created": 2.0})
     import_id = (await post_import(http, canvas)).body["id"]
     await canvas.wait_for_state(import_id, "imported")
     await canvas.flush()

@@ -38,9 +38,9 @@ def test_empty_environment_gives_the_defaults() -> None:
     [("90", 90.0), ("90s", 90.0), ("15m", 900.0), ("2h", 7200.0), ("500ms", 0.5), ("1.5h", 5400.0)],
 )
 def test_durations_accept_seconds_or_a_unit(text: str, seconds: float) -> None:
-    settings = from_env({"SIS_CONSUMER_RECONCILE_AFTER": text})
+    settings = from_env({"SIS_CONSUMER_RECONCILE_SPACING": text})
 
-    assert settings.reconcile_after == seconds
+    assert settings.reconcile_spacing == seconds
 
 
 @pytest.mark.parametrize("text", ["ten minutes", "15 min", "-5", "5x", "h"])
@@ -356,3 +356,130 @@ def test_a_sub_second_visibility_timeout_is_refused() -> None:
     # SQS takes whole seconds; 500ms would round to 0, which means "visible again at once".
     (problem,) = problems({"SIS_CONSUMER_VISIBILITY_TIMEOUT": "500ms"})
     assert "SIS_CONSUMER_VISIBILITY_TIMEOUT" in problem
+
+
+LOOP_FLOORS = {
+    "SIS_CONSUMER_GAUGE_INTERVAL": "100ms",
+    "SIS_CONSUMER_RECONCILE_AFTER": "1s",
+    "SIS_CONSUMER_RECONCILE_SPACING": "10ms",
+    "SIS_CONSUMER_CANVAS_TIMEOUT": "1s",
+    "SIS_CONSUMER_STUCK_NEVER_STARTED": "1s",
+    "SIS_CONSUMER_STUCK_RUNNING": "1s",
+    "SIS_CONSUMER_STUCK_ORPHANED": "1s",
+    "SIS_CONSUMER_STUCK_SILENT": "1s",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOOP_FLOORS))
+@pytest.mark.parametrize("value", ["0", "0s", "1ms"])
+def test_a_duration_that_would_make_a_busy_loop_is_refused_naming_its_floor(name: str, value: str) -> None:
+    (line,) = problems({name: value})
+
+    assert line == f"{name} must be at least {LOOP_FLOORS[name]}"
+
+
+@pytest.mark.parametrize("name", sorted(LOOP_FLOORS))
+def test_a_duration_at_its_floor_is_accepted(name: str) -> None:
+    from_env({name: LOOP_FLOORS[name]})
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "shown"),
+    [
+        ("CANVAS_URL", "https://sis:hunter2pass@canvas.example.edu", "https://[REDACTED]@canvas.example.edu"),
+        (
+            "QUEUE_URL",
+            "https://sqs.eu-west-1.amazonaws.com/1/canvas-live-events?X-Amz-Signature=abcdef123",
+            "https://sqs.eu-west-1.amazonaws.com/1/canvas-live-events?[REDACTED]",
+        ),
+        (
+            "DLQ_URL",
+            "http://user@127.0.0.1:9324/q?token=x#f",
+            "http://[REDACTED]@127.0.0.1:9324/q?[REDACTED]",
+        ),
+    ],
+    ids=["userinfo", "query", "both"],
+)
+def test_describe_masks_the_credentials_and_query_of_urls(name: str, url: str, shown: str) -> None:
+    settings = from_env({f"SIS_CONSUMER_{name}": url, "AWS_REGION": "us-east-1"})
+
+    described = json.dumps(settings.describe())
+
+    assert shown in described
+    for secret in ("hunter2pass", "abcdef123", "token=x", "user@"):
+        assert secret not in described
+
+
+def test_the_canvas_timeout_is_a_duration() -> None:
+    assert from_env({"SIS_CONSUMER_CANVAS_TIMEOUT": "5s"}).canvas_timeout == 5.0
+
+
+# ------------------------------------------------------------------ success expectations
+A, B = UUID_A, UUID_B
+
+
+def test_expected_successes_are_per_account() -> None:
+    settings = from_env({"SIS_CONSUMER_EXPECT_SUCCESS_EVERY": f"{A}=26h, {B}=74h"})
+
+    assert settings.expect_success_every == {A: 26 * 3600.0, B: 74 * 3600.0}
+
+
+def test_without_a_schedule_no_account_is_expected_to_succeed() -> None:
+    assert from_env({"SIS_CONSUMER_ACCOUNTS": f"{A},{B}"}).expect_success_every == {}
+
+
+def test_a_bare_interval_applies_to_every_allowed_account_and_a_named_one_wins() -> None:
+    settings = from_env(
+        {"SIS_CONSUMER_ACCOUNTS": f"{A},{B}", "SIS_CONSUMER_EXPECT_SUCCESS_EVERY": f"{B}=74h,26h"}
+    )
+
+    assert settings.expect_success_every == {A: 26 * 3600.0, B: 74 * 3600.0}
+
+
+def test_a_bare_interval_without_an_allowlist_is_an_error() -> None:
+    (line,) = problems({"SIS_CONSUMER_EXPECT_SUCCESS_EVERY": "26h"})
+
+    assert line.startswith("SIS_CONSUMER_EXPECT_SUCCESS_EVERY: a bare interval applies to every account")
+
+
+def test_an_expected_account_outside_the_allowlist_is_an_error() -> None:
+    (line,) = problems({"SIS_CONSUMER_ACCOUNTS": A, "SIS_CONSUMER_EXPECT_SUCCESS_EVERY": f"{B}=26h"})
+
+    assert line == f"SIS_CONSUMER_EXPECT_SUCCESS_EVERY: account '{B}' is not in SIS_CONSUMER_ACCOUNTS"
+
+
+@pytest.mark.parametrize("interval", ["often", "0"])
+def test_an_expected_interval_must_be_a_positive_duration(interval: str) -> None:
+    (line,) = problems({"SIS_CONSUMER_EXPECT_SUCCESS_EVERY": f"{A}={interval}"})
+
+    assert line.startswith(f"SIS_CONSUMER_EXPECT_SUCCESS_EVERY: '{A}={interval}': ")
+
+
+# ------------------------------------------------------------------ learned thresholds
+def test_learning_settings_and_their_defaults() -> None:
+    default = from_env({}).learning
+    tuned = from_env(
+        {
+            "SIS_CONSUMER_STUCK_LEARN_AFTER": "0",
+            "SIS_CONSUMER_STUCK_LEARN_FLOOR": "1s",
+            "SIS_CONSUMER_STUCK_LEARN_CEILING": "1d",
+        }
+    ).learning
+
+    assert (default.after, default.floor, default.ceiling) == (5, 900.0, 43200.0)
+    assert (tuned.after, tuned.floor, tuned.ceiling) == (0, 1.0, 86400.0)
+
+
+def test_learning_needs_a_floor_below_its_ceiling_and_at_most_a_history_of_runs() -> None:
+    lines = problems(
+        {
+            "SIS_CONSUMER_STUCK_LEARN_FLOOR": "2h",
+            "SIS_CONSUMER_STUCK_LEARN_CEILING": "1h",
+            "SIS_CONSUMER_STUCK_LEARN_AFTER": "31",
+        }
+    )
+
+    assert lines == [
+        "SIS_CONSUMER_STUCK_LEARN_AFTER: '31' is not a whole number from 0 to 30",
+        "SIS_CONSUMER_STUCK_LEARN_FLOOR must not exceed SIS_CONSUMER_STUCK_LEARN_CEILING",
+    ]

@@ -14,6 +14,7 @@ from consumer.core.events import (
     OtherEvent,
     SisBatchEvent,
     decode,
+    too_far_ahead,
 )
 from consumer.core.states import State
 
@@ -88,6 +89,12 @@ def sns_envelope(inner: str) -> str:
             "SignatureVersion": "1",
         }
     )
+
+
+def decode_sis(raw: str) -> SisBatchEvent:
+    event = decode(raw)
+    assert isinstance(event, SisBatchEvent), event
+    return event
 
 
 def decode_error(raw: str | bytes) -> str:
@@ -329,7 +336,7 @@ def test_sis_event_with_non_digit_id_is_invalid_naming_the_field(field: str, val
 
     reason = decode_error(message(job_metadata(), body))
 
-    assert reason == f"sis_batch_updated: body.{field} is not a non-negative integer id"
+    assert reason == f"sis_batch_updated: body.{field} is not a non-negative integer id below 2^63"
 
 
 @pytest.mark.parametrize("value", [1.5, True, None, ["1"]], ids=["float", "bool", "null", "list"])
@@ -425,3 +432,76 @@ def test_a_message_that_is_not_an_event_has_no_event_name() -> None:
     error = decode("[1, 2]")
     assert isinstance(error, DecodeError)
     assert error.event_name is None
+
+
+# --- hostile bodies: each ends as a DecodeError with a reason, never an exception -------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [str(2**63), 2**63, "9" * 5000, "0" * 30 + "1" * 20],
+    ids=["2^63-str", "2^63-int", "5000-digits", "20-significant-digits"],
+)
+def test_an_id_that_does_not_fit_a_signed_64_bit_integer_is_invalid(value: str | int) -> None:
+    body: dict[str, Any] = {**sis_body(), "sis_batch_id": value}
+
+    reason = decode_error(message(job_metadata(), body))
+
+    assert reason == "sis_batch_updated: body.sis_batch_id is not a non-negative integer id below 2^63"
+
+
+def test_the_largest_signed_64_bit_id_is_accepted() -> None:
+    body: dict[str, Any] = {**sis_body(), "sis_batch_id": str(2**63 - 1), "account_id": 2**63 - 1}
+
+    event = decode(message(job_metadata(), body))
+
+    assert isinstance(event, SisBatchEvent)
+    assert (event.sis_batch_id, event.account_id) == (2**63 - 1, str(2**63 - 1))
+
+
+@pytest.mark.parametrize("where", ["metadata", "body", "other-event-body", "sns-message"])
+def test_json_nested_thousands_of_levels_deep_is_invalid_as_too_deep(where: str) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    raw = {
+        "metadata": f'{{"metadata": {{"event_name": "sis_batch_updated", "x": {deep}}}}}',
+        "body": f'{{"metadata": {json.dumps(job_metadata())}, "body": {deep}}}',
+        "other-event-body": f'{{"metadata": {{"event_name": "logged_in"}}, "x": {deep}}}',
+        "sns-message": sns_envelope(f'{{"metadata": {{"event_name": "logged_in"}}, "body": {deep}}}'),
+    }[where]
+
+    reason = decode_error(raw)
+
+    assert "nested too deeply" in reason
+
+
+def test_a_body_that_is_not_valid_unicode_is_invalid() -> None:
+    raw = message(job_metadata(), sis_body()).replace(ACCOUNT_UUID, "\ud800")
+
+    assert decode_error(raw) == "not valid Unicode: it holds a lone surrogate"
+
+
+@pytest.mark.parametrize("field", ["root_account_uuid", "request_id"])
+def test_an_identifier_longer_than_a_store_key_may_be_is_invalid(field: str) -> None:
+    metadata = {**request_metadata(), field: "x" * 256}
+
+    reason = decode_error(message(metadata, sis_body()))
+
+    assert reason == f"sis_batch_created: metadata.{field} is longer than 255 characters"
+
+
+@pytest.mark.parametrize(
+    ("event_time", "believed"),
+    [("9999-12-31T23:59:59Z", False), ("2020-01-16T14:20:01Z", False), ("2020-01-15T14:20:00Z", True)],
+    ids=["year-9999", "a-day-and-a-second-ahead", "a-day-ahead"],
+)
+def test_an_event_time_more_than_a_day_ahead_of_our_clock_is_not_believed(
+    event_time: str, believed: bool
+) -> None:
+    event = decode_sis(message({**job_metadata(), "event_time": event_time}, sis_body()))
+    now = datetime(2020, 1, 14, 14, 20, tzinfo=UTC)
+
+    reason = too_far_ahead(event, now)
+
+    assert (reason is None) is believed
+    if reason is not None:
+        assert reason == f"metadata.event_time {event.event_time.isoformat()} is ahead of our clock"

@@ -207,3 +207,33 @@ def test_print_logger_factory_with_the_redact_processor_never_writes_a_planted_t
 
     assert "canvas.forbidden" in buffer.getvalue()
     assert TOKEN not in buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        (f"https://canvas.example.edu/login?redirect=%2Fapi%3Faccess_token%3D{TOKEN}%26x%3D1", TOKEN),
+        (f"{BASE}?next=%2Fapi%3FACCESS_TOKEN%3d{TOKEN}", TOKEN),
+        (f"{BASE}?next=%252Fapi%253Faccess_token%253D{TOKEN}", TOKEN),
+        (f"curl -H authorization={TOKEN} {BASE}", TOKEN),
+        (f"headers: authorization%3DBearer%20{TOKEN}", TOKEN),
+        ("Authorization: Basic dXNlcjpjb3JyZWN0LWhvcnNlLWJhdHRlcnk=", "dXNlcjpjb3JyZWN0LWhvcnNlLWJhdHRlcnk="),
+        ('{"Authorization": "s3cr3t-v4lue"}', "s3cr3t-v4lue"),
+        ("https://sis-robot:hunter2-long-password@canvas.example.edu/api/v1", "hunter2-long-password"),
+    ],
+    ids=[
+        "url-encoded",
+        "url-encoded-lower-3d",
+        "double-encoded",
+        "authorization=",
+        "authorization%3D",
+        "basic-auth-header",
+        "authorization-json",
+        "userinfo",
+    ],
+)
+def test_encoded_and_unusual_forms_of_a_secret_are_redacted(text: str, secret: str) -> None:
+    redacted = redact_text(text)
+
+    assert secret not in redacted
+    assert REDACTED in redacted

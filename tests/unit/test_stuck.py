@@ -101,3 +101,25 @@ def test_stuck_imports_judges_waiting_against_running_imports_of_the_same_accoun
     alone = record(State.INITIALIZING, State.CREATED, batch=3, account="other")
     verdicts = stuck_imports([running, queued, alone], now=T0 + timedelta(seconds=1801), limits=LIMITS)
     assert verdicts == {("other", 3): StuckReason.NEVER_STARTED}
+
+
+def test_an_import_running_too_long_does_not_make_its_account_busy() -> None:
+    """It is probably dead (an abort Canvas never told of, a job that died): what waits behind it
+    waits behind nothing, and must page as never started."""
+    dead = record(State.IMPORTING, batch=1)
+    queued = record(State.INITIALIZING, State.CREATED, batch=2)
+    now = T0 + timedelta(seconds=7200) + EPS
+
+    verdicts = stuck_imports([dead, queued], now=now, limits=LIMITS)
+
+    assert verdicts == {("acct", 1): StuckReason.RUNNING_TOO_LONG, ("acct", 2): StuckReason.NEVER_STARTED}
+
+
+def test_a_silent_import_that_runs_still_makes_its_account_busy() -> None:
+    """Silent is about the Live Events pipeline, not the import: it runs, and others wait for it."""
+    running = mark_submitted(record(State.IMPORTING, source="api", batch=1), T0, T0).record
+    queued = record(State.INITIALIZING, State.CREATED, batch=2)
+
+    verdicts = stuck_imports([running, queued], now=T0 + timedelta(seconds=1801), limits=LIMITS)
+
+    assert verdicts == {("acct", 1): StuckReason.SILENT}

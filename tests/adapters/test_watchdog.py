@@ -1,0 +1,151 @@
+"""The watchdog against a real SQLite store: learned thresholds, the allowlist, and what a page needs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
+
+from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
+from consumer.core.learned import Learning
+from consumer.core.states import State
+from consumer.core.stuck import StuckThresholds
+from consumer.lease import SoleLeader
+from consumer.observability.metrics import Metrics
+from consumer.watchdog import Watchdog
+from tests.support.records import ACCOUNT, KEEP_JOURNAL, NOW, OTHER_ACCOUNT, T0, obs
+
+FIXED = StuckThresholds()  # running_too_long 2h
+CANVAS = "https://canvas.example.edu"
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    async with open_sqlite(tmp_path / "state.db", owner="test", retention_seconds=KEEP_JOURNAL) as opened:
+        yield opened
+
+
+def watchdog(
+    store: SqliteStore, clock: Clock, accounts: frozenset[str] = frozenset()
+) -> tuple[Watchdog, CollectorRegistry]:
+    registry = CollectorRegistry()
+    dog = Watchdog(
+        store,
+        Metrics(registry),
+        clock,
+        interval=1.0,
+        limits=FIXED,
+        leader=SoleLeader(),
+        learning=Learning(after=5, floor=900, ceiling=43200),
+        accounts=accounts,
+        canvas_url=CANVAS,
+    )
+    return dog, registry
+
+
+async def five_minute_imports(store: SqliteStore, account: str = ACCOUNT, count: int = 5) -> None:
+    for batch in range(1, count + 1):
+        start = batch * 60
+        await store.apply(obs(State.IMPORTING, start, batch=batch, account=account), NOW)
+        await store.apply(obs(State.IMPORTED, start + 5, batch=batch, account=account), NOW)
+
+
+async def test_a_fast_account_pages_by_its_learned_threshold_long_before_the_fixed_one(
+    store: SqliteStore,
+) -> None:
+    await five_minute_imports(store)
+    await store.apply(obs(State.IMPORTING, 1000, batch=99), NOW)  # imported in 5 minutes, 5 times
+    clock = Clock(T0 + timedelta(minutes=1000, seconds=901))
+    dog, registry = watchdog(store, clock)
+
+    with capture_logs() as logs:
+        await dog.tick()
+
+    labels = {"account": ACCOUNT, "account_id": "1", "sis_batch_id": "99", "reason": "running_too_long"}
+    assert registry.get_sample_value("canvas_sis_import_stuck_info", labels) == 1
+    threshold = {"account": ACCOUNT, "reason": "running_too_long"}
+    assert registry.get_sample_value("canvas_sis_import_stuck_threshold_seconds", threshold) == 900
+    (stuck,) = [line for line in logs if line["event"] == "import.stuck"]
+    assert stuck == {
+        "event": "import.stuck",
+        "log_level": "warning",
+        "account": ACCOUNT,
+        "account_id": "1",
+        "sis_batch_id": 99,
+        "reason": "running_too_long",
+        "threshold_seconds": 900.0,
+        "canvas_ui_url": f"{CANVAS}/accounts/1/sis_import",
+        "canvas_api_url": f"{CANVAS}/api/v1/accounts/1/sis_imports/99",
+    }
+
+
+async def test_a_second_short_of_its_learned_threshold_an_import_is_not_stuck(store: SqliteStore) -> None:
+    await five_minute_imports(store)
+    await store.apply(obs(State.IMPORTING, 1000, batch=99), NOW)
+    dog, registry = watchdog(store, Clock(T0 + timedelta(minutes=1000, seconds=899)))
+
+    await dog.tick()
+
+    stuck = {"account": ACCOUNT, "reason": "running_too_long"}
+    assert registry.get_sample_value("canvas_sis_imports_stuck", stuck) is None
+
+
+async def test_an_account_with_too_little_history_keeps_the_fixed_threshold(store: SqliteStore) -> None:
+    await five_minute_imports(store, count=4)
+    await store.apply(obs(State.IMPORTING, 1000, batch=99), NOW)
+    dog, registry = watchdog(store, Clock(T0 + timedelta(minutes=1000, seconds=901)))
+
+    await dog.tick()
+
+    threshold = {"account": ACCOUNT, "reason": "running_too_long"}
+    assert registry.get_sample_value("canvas_sis_import_stuck_threshold_seconds", threshold) == 7200
+    assert registry.get_sample_value("canvas_sis_imports_stuck", {**threshold}) is None
+
+
+async def test_accounts_outside_the_allowlist_are_not_watched(store: SqliteStore) -> None:
+    """Imports recorded before the allowlist (or by `submit`) page nobody and export no gauge."""
+    await five_minute_imports(store, account=OTHER_ACCOUNT)
+    await store.apply(obs(State.IMPORTING, 0, batch=98, account=OTHER_ACCOUNT), NOW)
+    await store.apply(obs(State.IMPORTED, 30, batch=1), NOW)
+    dog, registry = watchdog(store, Clock(T0 + timedelta(days=2)), accounts=frozenset({ACCOUNT}))
+
+    await dog.tick()
+
+    other = {"account": OTHER_ACCOUNT}
+    assert registry.get_sample_value("canvas_sis_import_last_success_timestamp_seconds", other) is None
+    assert (
+        registry.get_sample_value("canvas_sis_imports_in_progress", {**other, "state": "importing"}) is None
+    )
+    assert (
+        registry.get_sample_value("canvas_sis_imports_stuck", {**other, "reason": "running_too_long"}) is None
+    )
+    success = registry.get_sample_value(
+        "canvas_sis_import_last_success_timestamp_seconds", {"account": ACCOUNT}
+    )
+    assert success == (T0 + timedelta(minutes=30)).timestamp()
+
+
+async def test_each_pass_stamps_the_gauges_fresh(store: SqliteStore) -> None:
+    clock = Clock(T0)
+    dog, registry = watchdog(store, clock)
+    assert registry.get_sample_value("sis_consumer_gauges_refreshed_timestamp_seconds") == 0
+
+    await dog.tick()
+    clock.at = T0 + timedelta(seconds=5)
+    await dog.tick()
+
+    assert (
+        registry.get_sample_value("sis_consumer_gauges_refreshed_timestamp_seconds") == clock.at.timestamp()
+    )

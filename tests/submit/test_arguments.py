@@ -1,0 +1,30 @@
+"""`sis-consumer submit` checks every argument before its first request: a typo never leaves an
+import behind in Canvas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from consumer.sandbox.canvas import SimulatedCanvas
+from tests.submit.helpers import canvas_env, cli, sis_file
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--timeout", "soon"), ("--api-interval", "often"), ("--timeout", "0")]
+)
+async def test_a_bad_wait_option_is_a_usage_error_before_any_request(
+    canvas: SimulatedCanvas, tmp_path: Path, option: str, value: str
+) -> None:
+    path = sis_file(tmp_path, "users.csv")
+
+    run = await cli(
+        "submit", str(path), "--wait", option, value, env=canvas_env(canvas, tmp_path / "s.db"), cwd=tmp_path
+    )
+
+    assert run.returncode == 2, run.output
+    assert run.stderr.startswith(f"sis-consumer: {option}: ")
+    assert "Traceback" not in run.output
+    assert canvas.requests == []
+    assert canvas.imports == {}
