@@ -10,11 +10,15 @@ from consumer.config import parse_duration
 
 
 def duration(text: str) -> float:
-    """Seconds from `90`, `90s`, `15m`, `2h`."""
+    """Seconds from `90`, `90s`, `15m`, `2h`; more than zero (a wait of 0 gives up at once, an
+    interval of 0 is a busy loop)."""
     try:
-        return parse_duration(text)
+        seconds = parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not more than zero")
+    return seconds
 
 
 def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
