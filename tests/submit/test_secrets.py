@@ -78,7 +78,8 @@ def store_files(workdir: Path) -> dict[str, bytes]:
 def scenario(local_sqs: LocalSqs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     workdir = tmp_path_factory.mktemp("secrets")
     canvas = CanvasThread(local_sqs.create_queues(), Knobs()).start()
-    daemon = Daemon(canvas.queues, workdir, **{**FAST, **canvas.env()})
+    # At debug, every line the daemon can write is written: the widest search for a leak.
+    daemon = Daemon(canvas.queues, workdir, **{**FAST, **canvas.env()}, SIS_CONSUMER_LOG_LEVEL="debug")
     try:
         daemon.start()
         env = daemon.env
