@@ -17,7 +17,7 @@ from typing import Any, Final
 import structlog
 
 from consumer.ack import ACK, DeadLetter, Message, Outcome, Retry, retry_delay
-from consumer.core.events import DecodeError, OtherEvent, SisBatchEvent, decode, too_far_ahead
+from consumer.core.events import OtherEvent, SisBatchEvent, Undecodable, decode, too_far_ahead
 from consumer.core.states import FAILED
 from consumer.core.tracker import (
     Applied,
@@ -70,7 +70,7 @@ class MessageHandler:
             self._ignored.inc()
             log.debug("live_event.ignored", event_name=event.name, message_id=message.message_id)
             return ACK
-        if isinstance(event, DecodeError):
+        if isinstance(event, Undecodable):
             return self._invalid(message, event)
         try:
             return await self._sis_event(message, event)
@@ -88,9 +88,9 @@ class MessageHandler:
         if message.receive_count < GIVE_UP_AFTER:
             return Retry(retry_delay(message.receive_count))
         reason = redact_text(f"the handler failed {GIVE_UP_AFTER} times: {type(exc).__name__}: {exc}")
-        return self._invalid(message, DecodeError(reason[:1000], event.name), given_up_at=GIVE_UP_AFTER)
+        return self._invalid(message, Undecodable(reason[:1000], event.name), given_up_at=GIVE_UP_AFTER)
 
-    def _invalid(self, message: Message, error: DecodeError, given_up_at: int = 1) -> Outcome:
+    def _invalid(self, message: Message, error: Undecodable, given_up_at: int = 1) -> Outcome:
         if message.receive_count <= given_up_at:
             self._metrics.events.labels(error.event_name or "other", "invalid").inc()
         log.warning(
@@ -117,7 +117,7 @@ class MessageHandler:
         now = self._clock.now()
         untrue = too_far_ahead(event, now)
         if untrue is not None:
-            return self._invalid(message, DecodeError(f"{event.name}: {untrue}", event.name))
+            return self._invalid(message, Undecodable(f"{event.name}: {untrue}", event.name))
         try:
             applied = await self._store.apply(observation(event), now, message.message_id)
         except StoreUnavailable as exc:

@@ -34,8 +34,8 @@ from consumer.core.intake_rules import IntakeRule, match
 from consumer.core.s3_events import NotificationError, ObjectCreated, S3TestEvent, decode_notification
 from consumer.core.submission import ImportOptions, SourceObject
 from consumer.errors import AlreadySubmitted, CanvasError, ObjectGone, ObjectStoreError, StoreUnavailable
+from consumer.loops import every
 from consumer.observability.metrics import Metrics
-from consumer.pause import pause
 from consumer.ports import Canvas, Clock, ImportStore, IntakeStore, Leader, ObjectStorage, SubmissionStore
 from consumer.submit import resolve_account, submit_content
 
@@ -227,15 +227,11 @@ class IntakeReporter:
         self._interval = interval
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            if self._leader.leading:
-                try:
-                    await self.tick()
-                except Exception as exc:  # the loop outlives any one failure
-                    log.warning("intake.report_tick_failed", error=str(exc))
-            await pause(stop, self._interval)
+        await every(self._interval, self.tick, stop, failed="intake.report_tick_failed")
 
     async def tick(self) -> None:
+        if not self._leader.leading:
+            return
         for submission in await self._store.unreported(limit=100):
             record = None
             if submission.account is not None and submission.sis_batch_id is not None:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import structlog
 
 from consumer.errors import ConsumerError
-from consumer.pause import pause
+from consumer.loops import every
 from consumer.ports import LeaseState, LeaseStore, LeaseToken
 
 log = structlog.get_logger("sis_consumer.lease")
@@ -72,16 +72,20 @@ class Leadership:
     async def run(self, stop: asyncio.Event) -> None:
         """Hold or contend for the lease until `stop`; then give it up."""
         try:
-            while not stop.is_set():
-                try:
-                    await self.step()
-                except ConsumerError as exc:  # the store is down: the deadline decides
-                    log.warning("lease.step_failed", lease=self._name, error=str(exc))
-                if self.leading != self._announced:
-                    self._announce()
-                await pause(stop, self._duration / 3)
+            # Only the store's errors are survived: the deadline decides what they cost. A bug
+            # ends the daemon rather than leave it leading, or not, on a lease it cannot reason about.
+            await every(
+                self._duration / 3, self._tick, stop, failed="lease.step_failed", survive=(ConsumerError,)
+            )
         finally:
             await self.release()
+
+    async def _tick(self) -> None:
+        try:
+            await self.step()
+        finally:  # a lease can lapse while the store is down: say so even when the step failed
+            if self.leading != self._announced:
+                self._announce()
 
     async def step(self) -> None:
         """One renewal, or one look at the lease (and a takeover when its holder has gone quiet)."""

@@ -280,8 +280,6 @@ class Store(ImportStore, SubmissionStore, IntakeStore, ResultStore, OutboxStore,
 class Queue(Protocol):
     """The Live Events queue. Batch calls return the messages they could not handle."""
 
-    dlq_url: str | None
-
     async def check(self) -> None:
         """Raise `QueueError` unless the queue exists and may be used."""
         ...
@@ -292,7 +290,9 @@ class Queue(Protocol):
 
     async def change_visibility(self, delays: Sequence[tuple[Message, int]]) -> list[Message]: ...
 
-    async def dead_letter(self, messages: Sequence[tuple[Message, str]]) -> list[Message]: ...
+    async def dead_letter(self, messages: Sequence[tuple[Message, str]]) -> list[Message]:
+        """Copy each message to the DLQ with its reason; all come back when there is no DLQ."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

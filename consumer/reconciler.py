@@ -24,8 +24,8 @@ from consumer.core.sis_import import api_observation, result_summary
 from consumer.core.states import FAILED
 from consumer.core.tracker import ImportRecord
 from consumer.errors import CanvasError, CanvasForbidden, CanvasNotFound, CanvasUnauthorized
+from consumer.loops import every, pause
 from consumer.observability.metrics import Metrics
-from consumer.pause import pause
 from consumer.ports import CanvasReader, Clock, ImportStore, Leader, ResultStore
 
 log = structlog.get_logger("sis_consumer.reconciler")
@@ -73,15 +73,10 @@ class Reconciler:
         self.account_id: str | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                if self.account is None:
-                    await self._learn_account(stop)
-                else:
-                    await self.tick(stop)
-            except Exception as exc:  # the loop outlives any one failure, a bug's included
-                log.warning("reconcile.tick_failed", error=f"{type(exc).__name__}: {exc}")
-            await pause(stop, self._settings.interval)
+        async def tick() -> None:
+            await (self._learn_account(stop) if self.account is None else self.tick(stop))
+
+        await every(self._settings.interval, tick, stop, failed="reconcile.tick_failed")
 
     async def _lead(self, stop: asyncio.Event) -> None:
         """Wait until this replica leads: only the leader talks to Canvas."""

@@ -20,8 +20,8 @@ from consumer.core.learned import AccountHistory, Learning, thresholds_for
 from consumer.core.links import import_links
 from consumer.core.stuck import StuckReason, StuckThresholds, stuck_imports
 from consumer.core.tracker import ImportRecord
+from consumer.loops import every
 from consumer.observability.metrics import Metrics
-from consumer.pause import pause
 from consumer.ports import Clock, ImportStore, Leader, OutboxStore, StuckStore
 
 log = structlog.get_logger("sis_consumer.watchdog")
@@ -140,9 +140,4 @@ class Watchdog:
         self._stuck = stuck
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.tick()
-            except Exception as exc:  # a store hiccup must not end the loop
-                log.warning("watchdog.tick_failed", error=str(exc))
-            await pause(stop, self._interval)
+        await every(self._interval, self.tick, stop, failed="watchdog.tick_failed")

@@ -22,9 +22,9 @@ import structlog
 from consumer.ack import Ack, DeadLetter, Handler, Message, Outcome, Retry, retry_delay
 from consumer.core.backoff import backoff_seconds
 from consumer.errors import QueueError, StoreUnavailable
+from consumer.loops import pause
 from consumer.observability.http import Health
 from consumer.observability.metrics import Metrics
-from consumer.pause import pause
 from consumer.ports import Queue
 
 log = structlog.get_logger("sis_consumer.worker")
@@ -133,14 +133,12 @@ class Worker:
         retries = [(m, o.delay_seconds) for m, o in outcomes if isinstance(o, Retry)]
         dead = [(m, o.reason) for m, o in outcomes if isinstance(o, DeadLetter)]
 
-        if dead and self._queue.dlq_url is None:
-            # No DLQ configured: leave them for the queue's redrive policy, backing off.
-            retries += [(m, retry_delay(m.receive_count)) for m, _ in dead]
-            log.warning("message.left_for_redrive", count=len(dead))
-            dead = []
         not_copied = set(id(m) for m in await self._queue.dead_letter(dead))
         copied = [m for m, _ in dead if id(m) not in not_copied]
-        retries += [(m, retry_delay(m.receive_count)) for m, _ in dead if id(m) in not_copied]
+        if not_copied:
+            # No DLQ configured, or the copy failed: back off and leave them to the queue's redrive.
+            retries += [(m, retry_delay(m.receive_count)) for m, _ in dead if id(m) in not_copied]
+            log.warning("message.left_for_redrive", count=len(not_copied))
 
         if acks:
             try:

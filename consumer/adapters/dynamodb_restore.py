@@ -12,14 +12,15 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from consumer.adapters import dynamodb_writes as w
 from consumer.adapters.dynamodb_io import Conflict, Dynamo
 from consumer.adapters.dynamodb_schema import PRESENT, import_key, n, record_item, s, submission_item, ts
-from consumer.adapters.store_dynamodb import remember_runs
 from consumer.core.learned import Run, run_of
 from consumer.core.tracker import ImportRecord
+from consumer.errors import StoreUnavailable
 from consumer.ports import Export, SavedResult
 
 
@@ -48,6 +49,22 @@ async def restore(db: Dynamo, export: Export) -> Counter[str]:
     for account, runs in _runs(export.records).items():
         await remember_runs(db, account, runs)
     return counts
+
+
+async def remember_runs(db: Dynamo, account: str, runs: Sequence[Run]) -> None:
+    """Merge successful runs into the account's history (`store copy`): read, merge, write if
+    unchanged since; a second copy changes nothing."""
+    key = w.account_key(account)
+    for _ in range(8):
+        write = w.rewritten(account, await db.get(key), runs)
+        if write is None:
+            return
+        try:
+            await db.write([write])
+        except Conflict:
+            continue
+        return
+    raise StoreUnavailable(f"dynamodb: the history of {account} kept changing under us; copy again")
 
 
 async def _put_new(db: Dynamo, item: dict[str, Any]) -> bool:

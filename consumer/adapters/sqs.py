@@ -125,7 +125,7 @@ class SqsQueue:
         """Copy messages to the DLQ with the reason attached; returns those not copied."""
         if not messages:
             return []
-        if self.dlq_url is None:
+        if self.dlq_url is None:  # the one place that knows: the worker leaves them to the redrive policy
             return [m for m, _ in messages]
         entries = [
             {

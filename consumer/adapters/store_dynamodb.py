@@ -1,24 +1,25 @@
-"""The AWS store: one DynamoDB table shared by every replica.
+"""The AWS store: one DynamoDB table shared by every replica (its reads are in `dynamodb_reads`).
 
 Every import item carries a `version`. A change is a consistent read, `tracker.apply` in memory,
-and a write conditioned on the version that was read; when another replica wrote first, the change
-is read and applied again. The tracker's merges are commutative, so retries converge. The import,
-its journal entry and whatever must move with it (the submission it joins, the request join
-point, the account's last success) go in one `TransactWriteItems`, so the common path of a SIS
-event is two requests: one read, one write.
+and a PutItem conditioned on the version that was read; when another replica wrote first, the
+change is read and applied again. The tracker's merges are commutative, so retries converge.
+What follows a committed change (its journal entry, the account's run history, a link to a
+submission) is written after it, each on its own: the commit is what the message's ack waits
+for, and a redelivery finds the record already changed and writes nothing more. So the common
+path of a SIS event is a read and a write (plus the journal), not a transaction, which would cost
+twice the write units.
 
 Joining an import to our submission: the POST's answer writes the import it created (by id) in
 the same transaction as the submission, whichever came first. A 400 names no import, only the
-request: both sides then meet at the request's join point item, each writing its half on the
-condition that the other half is not there yet, so of two concurrent writers the second re-reads
-and joins.
+request: both sides then meet at the request's join point item, each writing its half and
+reading back the item, so of two concurrent writers the second sees both halves and joins.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -26,10 +27,10 @@ from typing import Any, Final
 
 from consumer.adapters import dynamodb_writes as w
 from consumer.adapters.dynamodb_io import Conflict, Dynamo, RequestHook, open_dynamo
+from consumer.adapters.dynamodb_reads import DynamoReads
 from consumer.adapters.dynamodb_schema import (
     PRESENT,
     Item,
-    history_from_item,
     import_key,
     n,
     record_from_item,
@@ -41,22 +42,21 @@ from consumer.adapters.dynamodb_schema import (
     ts,
 )
 from consumer.core.correlate import creator, join_answer, join_event, wants_submission
-from consumer.core.learned import HISTORY_SIZE, AccountHistory, Run, run_of
+from consumer.core.learned import run_of
 from consumer.core.outbox import Claimed, decode_effects
-from consumer.core.states import State
 from consumer.core.stuck import StuckReason, StuckVerdict, verdicts_changed
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import Applied, ImportRecord, Observation, Origin, apply, worth_journaling
 from consumer.errors import AlreadySubmitted, StoreUnavailable
-from consumer.ports import JournalEntry, LeaseToken
+from consumer.ports import LeaseToken
 
 ATTEMPTS: Final = 8
 """Reads and re-applies after a conflict before a change is given up (and its message retried)."""
 
 
-class DynamoStore:
+class DynamoStore(DynamoReads):
     def __init__(self, db: Dynamo, owner: str | None, retention_seconds: float) -> None:
-        self.db = db
+        super().__init__(db)
         self._owner = owner
         self._retention = retention_seconds
 
@@ -97,7 +97,7 @@ class DynamoStore:
         join_point: Item | None,
     ) -> None:
         """What follows a committed change, each its own write: the journal entry, the account's
-        last success, the link of a 400's submission to the batch it left behind."""
+        run history, the link of a 400's submission to the batch it left behind."""
         if worth_journaling(obs, result):
             await self.db.write([w.journal(obs, now, message_id, result, self._retention)])
         run = run_of(result.record) if result.effects else None
@@ -157,65 +157,6 @@ class DynamoStore:
         found = await self.db.get(submission_key(int(join_point["submission_id"]["N"])))
         return None if found is None else creator([submission_from_item(found)], record)
 
-    async def record(self, account: str, sis_batch_id: int) -> ImportRecord | None:
-        item = await self.db.get(import_key(account, sis_batch_id))
-        return None if item is None else record_from_item(item)
-
-    async def records(
-        self, *, state: State | None = None, since: datetime | None = None
-    ) -> Sequence[ImportRecord]:
-        # A Scan: `imports` is a command people run now and then, never the daemon's hot path.
-        conditions, values = ["kind = :kind"], {":kind": s("import")}
-        if state is not None:
-            conditions.append("#state = :state")
-            values[":state"] = s(state.value)
-        if since is not None:
-            conditions.append("first_seen_at >= :since")
-            values[":since"] = s(ts(since))
-        scan: dict[str, Any] = {
-            "FilterExpression": " AND ".join(conditions),
-            "ExpressionAttributeValues": values,
-        }
-        if state is not None:
-            scan["ExpressionAttributeNames"] = {"#state": "state"}
-        found = [record_from_item(i) async for i in self.db.pages("Scan", **scan)]
-        return sorted(found, key=lambda r: (r.first_seen_at, r.sis_batch_id), reverse=True)
-
-    async def unfinished(self) -> Sequence[ImportRecord]:
-        return [record_from_item(i) async for i in self._index("unfinished", "unfinished")]
-
-    async def last_successes(self) -> dict[str, datetime]:
-        return {
-            account: history.last_success
-            for account, history in (await self.histories()).items()
-            if history.last_success is not None
-        }
-
-    async def histories(self) -> dict[str, AccountHistory]:
-        """The account items hold their own history (appended where a success is committed), so
-        the watchdog's one Query on them is all it reads: no Scan, no index. A list that appends
-        have grown past twice its size is compacted here, by whichever reader sees it first."""
-        query = self.db.pages(
-            "Query",
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": w.ACCOUNTS},
-            ConsistentRead=True,
-        )
-        found: dict[str, AccountHistory] = {}
-        async for item in query:
-            account = item["sk"]["S"]
-            found[account] = history_from_item(item)
-            if len(item.get("runs", {"L": []})["L"]) > 2 * HISTORY_SIZE:
-                compacted = w.rewritten(account, item)
-                if compacted is not None:
-                    with contextlib.suppress(Conflict):  # appended meanwhile: the next reader compacts
-                        await self.db.write([compacted])
-        return {account: history for account, history in found.items() if history.last_success is not None}
-
-    async def last_event_received(self) -> datetime | None:
-        item = await self.db.get(w.LAST_EVENT)
-        return None if item is None else datetime.fromisoformat(item["at"]["S"])
-
     async def note_last_event(self, at: datetime) -> None:
         update = {
             "Key": w.LAST_EVENT,
@@ -229,32 +170,6 @@ class DynamoStore:
 
     async def flush(self) -> None:
         """Nothing to do: DynamoDB answers a write once it is durable."""
-
-    async def ping(self) -> None:
-        await self.db.call("GetItem", TableName=self.db.table, Key=w.LAST_EVENT)
-
-    async def journal(self, account: str, sis_batch_id: int) -> list[JournalEntry]:
-        query = self.db.pages(
-            "Query",
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :journal)",
-            ExpressionAttributeValues={
-                ":pk": import_key(account, sis_batch_id)["pk"],
-                ":journal": s("JOURNAL#"),
-            },
-            ConsistentRead=True,
-        )
-        return [
-            JournalEntry(
-                recorded_at=datetime.fromisoformat(i["sk"]["S"].split("#")[1]),
-                source=i["source"]["S"],
-                state=State(i["observed_state"]["S"]),
-                observed_at=datetime.fromisoformat(i["observed_at"]["S"]),
-                verdict=i["verdict"]["S"],
-                message_id=i["message_id"]["S"] if "message_id" in i else None,
-                note=i["note"]["S"] if "note" in i else None,
-            )
-            async for i in query
-        ]
 
     # -- submissions -----------------------------------------------------------------------------
 
@@ -431,22 +346,6 @@ class DynamoStore:
 
     # -- results ---------------------------------------------------------------------------------
 
-    async def results_due(
-        self, account: str, now: datetime, limit: int = 20
-    ) -> list[tuple[ImportRecord, bool]]:
-        query = self.db.pages(
-            "Query",
-            IndexName="results_due",
-            KeyConditionExpression="account = :a AND result_due <= :now",
-            ExpressionAttributeValues={":a": s(account), ":now": s(ts(now))},
-        )
-        due: list[tuple[ImportRecord, bool]] = []
-        async for item in query:
-            due.append((record_from_item(item), "result_look" in item))
-            if len(due) >= limit:
-                break
-        return due
-
     async def save_result(
         self,
         account: str,
@@ -484,15 +383,6 @@ class DynamoStore:
             await self.db.write([{"Update": update}])
         return "Attributes" not in put
 
-    async def results(self) -> dict[tuple[str, int], dict[str, Any]]:
-        scan = self.db.pages(
-            "Scan", FilterExpression="kind = :k", ExpressionAttributeValues={":k": s("result")}
-        )
-        return {
-            (i["account"]["S"], int(i["sis_batch_id"]["N"])): json.loads(i["summary"]["S"])
-            async for i in scan
-        }
-
     # -- the outbox ------------------------------------------------------------------------------
 
     async def claim_effects(self, lease: LeaseToken | None = None, limit: int = 100) -> list[Claimed]:
@@ -525,30 +415,6 @@ class DynamoStore:
             effects = tuple(e for entry in entries for e in decode_effects(entry["effects"]["S"]))
             return Claimed(record_from_item(item), effects)
         return None
-
-    def _index(self, name: str, attribute: str) -> AsyncIterator[Item]:
-        return self.db.pages(
-            "Query",
-            IndexName=name,
-            KeyConditionExpression=f"{attribute} = :p",
-            ExpressionAttributeValues={":p": s(PRESENT)},
-        )
-
-
-async def remember_runs(db: Dynamo, account: str, runs: Sequence[Run]) -> None:
-    """Merge successful runs into the account's history (`store copy`): read, merge, write if
-    unchanged since; a second copy changes nothing."""
-    key = w.account_key(account)
-    for _ in range(ATTEMPTS):
-        write = w.rewritten(account, await db.get(key), runs)
-        if write is None:
-            return
-        try:
-            await db.write([write])
-        except Conflict:
-            continue
-        return
-    raise StoreUnavailable(f"dynamodb: the history of {account} kept changing under us; copy again")
 
 
 class _LeaseLost(Exception):

@@ -25,121 +25,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from consumer.adapters import sqlite_writes as sw
 from consumer.adapters.sqlite_schema import (
     BUSY_SECONDS,
     COLUMNS,
     connect,
     from_row,
-    source_json,
     submission_from_row,
-    to_row,
-    transaction,
     ts,
 )
 from consumer.adapters.sqlite_upkeep import checkpoint, fsync, maintain, prune_past
-from consumer.core.correlate import creator, join_answer, join_event, wants_submission
 from consumer.core.learned import HISTORY_SIZE, AccountHistory, Run, newest_first, run_of
-from consumer.core.outbox import Claimed, decode_effects, encode_effects
+from consumer.core.outbox import Claimed
 from consumer.core.states import SUCCEEDED, State
-from consumer.core.stuck import StuckReason, StuckVerdict, verdicts_changed
+from consumer.core.stuck import StuckReason, StuckVerdict
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import (
     Applied,
-    Effect,
     ImportRecord,
     Observation,
-    apply,
-    worth_journaling,
 )
-from consumer.errors import AlreadySubmitted, StoreUnavailable
+from consumer.errors import StoreUnavailable
 from consumer.ports import Export, JournalEntry, LeaseToken, SavedResult
 
 T = TypeVar("T")
-
-
-def _write(conn: sqlite3.Connection, record: ImportRecord) -> None:
-    placeholders = ", ".join("?" * len(COLUMNS.split(",")))
-    conn.execute(
-        f"INSERT OR REPLACE INTO imports ({COLUMNS}) VALUES ({placeholders})",
-        to_row(record),
-    )
-
-
-def _read(conn: sqlite3.Connection, account: str, sis_batch_id: int) -> ImportRecord | None:
-    row = conn.execute(
-        f"SELECT {COLUMNS} FROM imports WHERE account = ? AND sis_batch_id = ?",
-        (account, sis_batch_id),
-    ).fetchone()
-    return None if row is None else from_row(row)
-
-
-def _join_submission(
-    conn: sqlite3.Connection, old: ImportRecord | None, result: Applied, now: datetime
-) -> Applied:
-    """An event of an import we submitted: mark it ours (the rule is `core.correlate`'s).
-
-    The event may come before the POST's answer is recorded; then `answer_submission` joins.
-    """
-    record = result.record
-    if not wants_submission(record):
-        return result
-    rows = conn.execute(
-        "SELECT * FROM submissions WHERE (account = ? AND sis_batch_id = ?) OR request_id = ?",
-        (record.account, record.sis_batch_id, record.request_id),
-    ).fetchall()
-    submission = creator((submission_from_row(r) for r in rows), record)
-    if submission is not None and submission.id is not None and submission.sis_batch_id is None:
-        _link(conn, submission.id, record)  # a 400 that still left a batch behind (an orphan)
-    return join_event(old, result, submission, now)
-
-
-def _join_by_request(
-    conn: sqlite3.Connection, submission_id: int, request_id: str, now: datetime
-) -> Applied | None:
-    """The POST's answer came after the event of the batch it created (a 400 that left an orphan):
-    join that import, found by the POST's request id, to the submission."""
-    row = conn.execute(
-        f"SELECT {COLUMNS} FROM imports WHERE request_id = ? ORDER BY first_seen_at LIMIT 1", (request_id,)
-    ).fetchone()
-    if row is None:
-        return None
-    old = from_row(row)
-    _link(conn, submission_id, old)
-    result = join_answer(old, None, _submitted_at(conn, submission_id), now)
-    if result.changed:
-        _write(conn, result.record)
-    return result
-
-
-def _link(conn: sqlite3.Connection, submission_id: int, record: ImportRecord) -> None:
-    """Write down which import a submission created, once an event or the answer says."""
-    conn.execute(
-        "UPDATE submissions SET sis_batch_id = ?, account = ? WHERE id = ?",
-        (record.sis_batch_id, record.account, submission_id),
-    )
-
-
-def _submitted_at(conn: sqlite3.Connection, submission_id: int) -> datetime:
-    row = conn.execute("SELECT submitted_at FROM submissions WHERE id = ?", (submission_id,)).fetchone()
-    return datetime.fromisoformat(row["submitted_at"])
-
-
-def _claim(conn: sqlite3.Connection, source: SourceObject) -> int | None:
-    """The submission holding the claim on this object version, if any."""
-    row = conn.execute(
-        "SELECT submission_id FROM object_claims WHERE bucket = ? AND key = ? AND version = ?",
-        (source.bucket, source.key, source.version),
-    ).fetchone()
-    return None if row is None else int(row[0])
-
-
-def _stuck(conn: sqlite3.Connection) -> dict[tuple[str, int], StuckVerdict]:
-    rows = conn.execute("SELECT account, sis_batch_id, reason, since FROM stuck").fetchall()
-    return {(r[0], r[1]): StuckVerdict(StuckReason(r[2]), datetime.fromisoformat(r[3])) for r in rows}
-
-
-def describe_effects(effects: Sequence[Effect]) -> str:
-    return ",".join(type(e).__name__ for e in effects)
 
 
 class SqliteStore:
@@ -161,79 +70,19 @@ class SqliteStore:
             raise StoreUnavailable(f"sqlite: {exc}") from exc
 
     async def apply(self, obs: Observation, now: datetime, message_id: str | None = None) -> Applied:
-        return await self._call(lambda: self._apply(obs, now, message_id))
-
-    def _apply(self, obs: Observation, now: datetime, message_id: str | None) -> Applied:
-        conn = self._conn
-        with transaction(conn):
-            old = _read(conn, obs.account, obs.sis_batch_id)
-            result = _join_submission(conn, old, apply(old, obs, now), now)
-            if old is None or result.changed:
-                _write(conn, result.record)
-            if worth_journaling(obs, result):
-                self._journal(conn, obs, now, message_id, result)
-            self._outbox(conn, result, now)
-        return result
+        return await self._call(lambda: sw.observe(self._conn, self._owner, obs, now, message_id))
 
     async def record(self, account: str, sis_batch_id: int) -> ImportRecord | None:
-        return await self._call(lambda: _read(self._conn, account, sis_batch_id))
+        return await self._call(lambda: sw.read(self._conn, account, sis_batch_id))
 
     async def record_submission(self, submission: Submission) -> int:
         """Write down what we are about to POST; returns the submission's id. A drop-folder
         object's submission claims its version in the same transaction, or raises
         `AlreadySubmitted`."""
-
-        def insert() -> int:
-            conn = self._conn
-            source = submission.source
-            with transaction(conn):
-                if source is not None:
-                    claimed = _claim(conn, source)
-                    if claimed is not None:
-                        raise AlreadySubmitted(f"{source.key} ({source.version}) was submitted", claimed)
-                cursor = conn.execute(
-                    "INSERT INTO submissions (canvas_url, account_ref, account, account_id, file_name,"
-                    " size, sha256, options, submitted_at, status, source)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        submission.canvas_url,
-                        submission.account_ref,
-                        submission.account,
-                        submission.account_id,
-                        submission.file_name,
-                        submission.size,
-                        submission.sha256,
-                        json.dumps(dict(submission.options), sort_keys=True),
-                        ts(submission.submitted_at),
-                        submission.status.value,
-                        source_json(source),
-                    ),
-                )
-                submission_id = cursor.lastrowid
-                assert submission_id is not None
-                if source is not None:
-                    conn.execute(
-                        "INSERT INTO object_claims (bucket, key, version, submission_id) VALUES (?, ?, ?, ?)",
-                        (source.bucket, source.key, source.version, submission_id),
-                    )
-            return submission_id
-
-        return await self._call(insert)
+        return await self._call(lambda: sw.insert_submission(self._conn, submission))
 
     async def release_object(self, source: SourceObject) -> None:
-        def release() -> None:
-            conn = self._conn
-            with transaction(conn):
-                claimed = _claim(conn, source)
-                if claimed is None:
-                    return
-                conn.execute(
-                    "DELETE FROM object_claims WHERE bucket = ? AND key = ? AND version = ?",
-                    (source.bucket, source.key, source.version),
-                )
-                conn.execute("UPDATE submissions SET reported = 'retried' WHERE id = ?", (claimed,))
-
-        await self._call(release)
+        await self._call(lambda: sw.release_object(self._conn, source))
 
     async def unreported(self, limit: int = 50) -> list[Submission]:
         rows = await self._call(
@@ -265,45 +114,18 @@ class SqliteStore:
         """Record the POST's answer; with the import it created (`observation`, from the answer),
         join it to the import's record in the same transaction."""
         return await self._call(
-            lambda: self._answer(submission_id, status, now, http_status, error, request_id, observation)
-        )
-
-    def _answer(
-        self,
-        submission_id: int,
-        status: SubmissionStatus,
-        now: datetime,
-        http_status: int | None,
-        error: str | None,
-        request_id: str | None,
-        obs: Observation | None,
-    ) -> Applied | None:
-        conn = self._conn
-        with transaction(conn):
-            conn.execute(
-                "UPDATE submissions SET status = ?, http_status = ?, error = ?, request_id = ?,"
-                " answered_at = ?, sis_batch_id = COALESCE(?, sis_batch_id) WHERE id = ?",
-                (
-                    status.value,
-                    http_status,
-                    error,
-                    request_id,
-                    ts(now),
-                    None if obs is None else obs.sis_batch_id,
-                    submission_id,
-                ),
+            lambda: sw.answer(
+                self._conn,
+                self._owner,
+                submission_id,
+                status,
+                now,
+                http_status,
+                error,
+                request_id,
+                observation,
             )
-            result = None
-            if obs is not None:
-                old = _read(conn, obs.account, obs.sis_batch_id)
-                result = join_answer(old, obs, _submitted_at(conn, submission_id), now)
-                _write(conn, result.record)
-                self._journal(conn, obs, now, f"submission:{submission_id}", result)
-            elif request_id is not None and status is SubmissionStatus.REJECTED:
-                result = _join_by_request(conn, submission_id, request_id, now)
-            if result is not None:
-                self._outbox(conn, result, now)
-        return result
+        )
 
     async def submission(self, submission_id: int) -> Submission | None:
         def read() -> Submission | None:
@@ -342,75 +164,13 @@ class SqliteStore:
             )
         )
 
-    @staticmethod
-    def _journal(
-        conn: sqlite3.Connection, obs: Observation, now: datetime, message_id: str | None, result: Applied
-    ) -> None:
-        conn.execute(
-            "INSERT INTO journal (recorded_at, account, sis_batch_id, source, state, observed_at,"
-            " message_id, verdict, effects, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                ts(now),
-                obs.account,
-                obs.sis_batch_id,
-                obs.source,
-                obs.state.value,
-                ts(obs.at),
-                message_id,
-                result.verdict.value,
-                describe_effects(result.effects),
-                obs.note,
-            ),
-        )
-
-    def _outbox(self, conn: sqlite3.Connection, result: Applied, now: datetime) -> None:
-        """Write the effects down beside the record: claimed by this daemon, or left for one."""
-        if not result.effects:
-            return
-        conn.execute(
-            "INSERT INTO outbox (account, sis_batch_id, recorded_at, effects, claimed_by, claimed_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                result.record.account,
-                result.record.sis_batch_id,
-                ts(now),
-                encode_effects(result.effects),
-                self._owner,
-                None if self._owner is None else ts(now),
-            ),
-        )
-
     async def claim_effects(self, lease: LeaseToken | None = None, limit: int = 100) -> list[Claimed]:
         """One process uses a SQLite store, so it needs no lease to claim."""
         owner = self._owner
         if owner is None:
             raise StoreUnavailable("only a daemon claims effects: this store was opened without an owner")
 
-        def claim() -> list[Claimed]:
-            conn = self._conn
-            with transaction(conn):
-                rows = conn.execute(
-                    "SELECT id, account, sis_batch_id, effects FROM outbox"
-                    " WHERE claimed_by IS NULL ORDER BY id LIMIT ?",
-                    (limit,),
-                ).fetchall()
-                conn.executemany(
-                    "UPDATE outbox SET claimed_by = ?, claimed_at = ? WHERE id = ?",
-                    [(owner, ts(datetime.now(UTC)), r["id"]) for r in rows],
-                )
-                effects: dict[tuple[str, int], list[Effect]] = {}
-                for r in rows:
-                    effects.setdefault((r["account"], r["sis_batch_id"]), []).extend(
-                        decode_effects(r["effects"])
-                    )
-                claimed = []
-                for (account, batch), found in effects.items():
-                    record = _read(conn, account, batch)
-                    if record is not None:
-                        claimed.append(Claimed(record, tuple(found)))
-            return claimed
-
-        return await self._call(claim)
+        return await self._call(lambda: sw.claim_outbox(self._conn, owner, datetime.now(UTC), limit))
 
     async def results_due(
         self, account: str, now: datetime, limit: int = 20
@@ -461,22 +221,10 @@ class SqliteStore:
         return {(r["account"], r["sis_batch_id"]): json.loads(r["summary"]) for r in rows}
 
     async def save_stuck(self, verdicts: Mapping[tuple[str, int], StuckReason], now: datetime) -> None:
-        def save() -> None:
-            conn = self._conn
-            with transaction(conn):
-                put, gone = verdicts_changed(_stuck(conn), verdicts, now)
-                conn.executemany(
-                    "DELETE FROM stuck WHERE account = ? AND sis_batch_id = ?", [list(key) for key in gone]
-                )
-                conn.executemany(
-                    "INSERT OR REPLACE INTO stuck (account, sis_batch_id, reason, since) VALUES (?, ?, ?, ?)",
-                    [(a, b, v.reason.value, ts(v.since)) for (a, b), v in put.items()],
-                )
-
-        await self._call(save)
+        await self._call(lambda: sw.save_stuck(self._conn, verdicts, now))
 
     async def stuck(self) -> dict[tuple[str, int], StuckVerdict]:
-        return await self._call(lambda: _stuck(self._conn))
+        return await self._call(lambda: sw.stuck(self._conn))
 
     async def records(
         self, *, state: State | None = None, since: datetime | None = None

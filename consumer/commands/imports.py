@@ -19,7 +19,7 @@ from consumer.commands.arguments import duration, whole_number
 from consumer.config import Settings, parse_duration
 from consumer.core.states import State
 from consumer.errors import ConfigError
-from consumer.pause import pause
+from consumer.loops import pause
 from consumer.ports import Store
 from consumer.stores import open_store
 from consumer.views import compact, import_view, table

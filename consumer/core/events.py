@@ -52,7 +52,9 @@ class OtherEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class DecodeError:
+class Undecodable:
+    """A message that is no Live Event we can read, and why (a value, not an exception)."""
+
     reason: str
     event_name: str | None = None
     """Set when the message was a SIS event that failed validation."""
@@ -100,16 +102,16 @@ _sis_metadata_decoder = msgspec.json.Decoder(_SisMetadata)
 _sis_body_decoder = msgspec.json.Decoder(_SisBody)
 
 
-def decode(raw: str | bytes) -> LiveEvent | DecodeError:
+def decode(raw: str | bytes) -> LiveEvent | Undecodable:
     """Classify one message body. Never raises."""
     if len(raw) > MAX_BODY_CHARS:
-        return DecodeError(f"body too large: {len(raw)} > {MAX_BODY_CHARS}")
+        return Undecodable(f"body too large: {len(raw)} > {MAX_BODY_CHARS}")
     try:
         return _decode(raw)
     except RecursionError:  # msgspec guards its recursion: the body is just too deep to be an event
-        return DecodeError("nested too deeply to be a Live Event")
+        return Undecodable("nested too deeply to be a Live Event")
     except UnicodeEncodeError:  # a str body msgspec cannot encode back to UTF-8
-        return DecodeError("not valid Unicode: it holds a lone surrogate")
+        return Undecodable("not valid Unicode: it holds a lone surrogate")
 
 
 def too_far_ahead(event: SisBatchEvent, now: datetime) -> str | None:
@@ -119,71 +121,71 @@ def too_far_ahead(event: SisBatchEvent, now: datetime) -> str | None:
     return f"metadata.event_time {event.event_time.isoformat()} is ahead of our clock"
 
 
-def _decode(raw: str | bytes) -> LiveEvent | DecodeError:
+def _decode(raw: str | bytes) -> LiveEvent | Undecodable:
     try:
         head = _head_decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        return DecodeError(f"not a Live Event object: {exc}")
+        return Undecodable(f"not a Live Event object: {exc}")
     except msgspec.DecodeError as exc:
-        return DecodeError(f"not valid JSON: {exc}")
+        return Undecodable(f"not valid JSON: {exc}")
     if _absent(head.metadata) and head.Type == "Notification" and head.Message is not None:
         return _decode_unwrapped(head.Message)
     return _decode_head(head)
 
 
-def _decode_unwrapped(message: str) -> LiveEvent | DecodeError:
+def _decode_unwrapped(message: str) -> LiveEvent | Undecodable:
     # No size check of its own: the envelope around it already passed the outer one.
     try:
         head = _head_decoder.decode(message)
     except msgspec.ValidationError as exc:
-        return DecodeError(f"SNS message is not a Live Event object: {exc}")
+        return Undecodable(f"SNS message is not a Live Event object: {exc}")
     except msgspec.DecodeError as exc:
-        return DecodeError(f"SNS message is not valid JSON: {exc}")
+        return Undecodable(f"SNS message is not valid JSON: {exc}")
     return _decode_head(head)
 
 
-def _decode_head(head: _Head) -> LiveEvent | DecodeError:
+def _decode_head(head: _Head) -> LiveEvent | Undecodable:
     if _absent(head.metadata):
-        return DecodeError("missing metadata")
+        return Undecodable("missing metadata")
     try:
         name = _name_decoder.decode(head.metadata).event_name
     except msgspec.DecodeError as exc:  # ValidationError is a subclass
-        return DecodeError(f"invalid metadata: {exc}")
+        return Undecodable(f"invalid metadata: {exc}")
     if not name:
-        return DecodeError("missing metadata.event_name")
+        return Undecodable("missing metadata.event_name")
     if name not in SIS_EVENT_NAMES:
         return OtherEvent(name)
     if _absent(head.body):
-        return DecodeError(f"{name}: missing body", name)
+        return Undecodable(f"{name}: missing body", name)
     return _decode_sis(name, head.metadata, head.body)
 
 
-def _decode_sis(name: str, raw_metadata: msgspec.Raw, raw_body: msgspec.Raw) -> LiveEvent | DecodeError:
+def _decode_sis(name: str, raw_metadata: msgspec.Raw, raw_body: msgspec.Raw) -> LiveEvent | Undecodable:
     try:
         meta = _sis_metadata_decoder.decode(raw_metadata)
     except msgspec.DecodeError as exc:
-        return DecodeError(f"{name}: invalid metadata: {_path(exc, 'metadata')}", name)
+        return Undecodable(f"{name}: invalid metadata: {_path(exc, 'metadata')}", name)
     try:
         body = _sis_body_decoder.decode(raw_body)
     except msgspec.DecodeError as exc:
-        return DecodeError(f"{name}: invalid body: {_path(exc, 'body')}", name)
+        return Undecodable(f"{name}: invalid body: {_path(exc, 'body')}", name)
 
     sis_batch_id = _local_id(body.sis_batch_id)
     if sis_batch_id is None:
-        return DecodeError(f"{name}: body.sis_batch_id is not a non-negative integer id below 2^63", name)
+        return Undecodable(f"{name}: body.sis_batch_id is not a non-negative integer id below 2^63", name)
     account_id = _local_id(body.account_id)
     if account_id is None:
-        return DecodeError(f"{name}: body.account_id is not a non-negative integer id below 2^63", name)
+        return Undecodable(f"{name}: body.account_id is not a non-negative integer id below 2^63", name)
     if body.workflow_state not in ALL_STATES:
-        return DecodeError(f"{name}: unknown body.workflow_state {body.workflow_state[:40]!r}", name)
+        return Undecodable(f"{name}: unknown body.workflow_state {body.workflow_state[:40]!r}", name)
     if not meta.root_account_uuid:
-        return DecodeError(f"{name}: empty metadata.root_account_uuid", name)
+        return Undecodable(f"{name}: empty metadata.root_account_uuid", name)
     for field, value in (("root_account_uuid", meta.root_account_uuid), ("request_id", meta.request_id)):
         if value is not None and len(value) > MAX_KEY_CHARS:
-            return DecodeError(f"{name}: metadata.{field} is longer than {MAX_KEY_CHARS} characters", name)
+            return Undecodable(f"{name}: metadata.{field} is longer than {MAX_KEY_CHARS} characters", name)
     event_time = parse_event_time(meta.event_time)
     if event_time is None:
-        return DecodeError(f"{name}: metadata.event_time is not ISO 8601: {meta.event_time[:40]!r}", name)
+        return Undecodable(f"{name}: metadata.event_time is not ISO 8601: {meta.event_time[:40]!r}", name)
     return SisBatchEvent(
         name=name,
         account=meta.root_account_uuid,

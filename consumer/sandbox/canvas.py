@@ -25,7 +25,7 @@ from consumer.sandbox.api import build_app
 from consumer.sandbox.delivery import Delivered, DeliveryFailure, Emitted, EventDelivery, Publish
 from consumer.sandbox.faults import Faults
 from consumer.sandbox.knobs import Knobs, Outcome, Plan, RunningState
-from consumer.sandbox.lifecycle import Clock, ImportEngine, Upload, utc_now
+from consumer.sandbox.lifecycle import ImportEngine, Now, Upload, utc_now
 from consumer.sandbox.live_events import RequestContext
 from consumer.sandbox.lookup import Backend
 from consumer.sandbox.middleware import Gatekeeper, RequestRecord
@@ -49,7 +49,7 @@ class SimulatedCanvas:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        clock: Clock = utc_now,
+        clock: Now = utc_now,
     ) -> None:
         self.knobs = knobs or Knobs()
         self.directory = Directory.of(accounts if accounts is not None else default_accounts())

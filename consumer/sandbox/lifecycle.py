@@ -45,7 +45,8 @@ from consumer.sandbox.uploads import summarize
 
 RESTORE_JOB_TAG = "SisBatch#restore_states_for_batch"
 
-Clock = Callable[[], datetime]
+Now = Callable[[], datetime]
+"""What the simulation asks for the time (tests move it by hand); not the daemon's `ports.Clock`."""
 
 
 def utc_now() -> datetime:
@@ -66,7 +67,7 @@ class ImportEngine:
         knobs: Knobs,
         delivery: EventDelivery,
         rng: random.Random,
-        clock: Clock = utc_now,
+        clock: Now = utc_now,
     ) -> None:
         self._directory = directory
         self._knobs = knobs

@@ -12,7 +12,8 @@ import pytest
 
 from consumer.adapters import store_sqlite
 from consumer.adapters.sqlite_schema import MIGRATIONS
-from consumer.adapters.store_sqlite import SqliteStore, describe_effects, open_sqlite
+from consumer.adapters.sqlite_writes import describe_effects
+from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.core.states import State
 from consumer.core.tracker import Applied, Verdict
 from consumer.errors import StoreUnavailable

@@ -26,7 +26,7 @@ from consumer import handler as handler_module
 from consumer.ack import Ack, DeadLetter, Message, Outcome
 from consumer.adapters.sqlite_schema import BUSY_SECONDS, connect
 from consumer.adapters.store_sqlite import SqliteStore
-from consumer.core.events import DecodeError, OtherEvent, SisBatchEvent, decode
+from consumer.core.events import OtherEvent, SisBatchEvent, Undecodable, decode
 from consumer.handler import MessageHandler
 from consumer.observability.logging import processors
 from consumer.observability.metrics import Metrics
@@ -154,7 +154,7 @@ class Campaign:
         self,
         index: int,
         body: str,
-        decoded: SisBatchEvent | OtherEvent | DecodeError,
+        decoded: SisBatchEvent | OtherEvent | Undecodable,
         outcome: Outcome,
         counted: list[tuple[str, str]],
     ) -> None:
@@ -171,7 +171,7 @@ class Campaign:
         expected_kind = {
             SisBatchEvent: getattr(decoded, "name", None),
             OtherEvent: "other",
-            DecodeError: getattr(decoded, "event_name", None) or "other",
+            Undecodable: getattr(decoded, "event_name", None) or "other",
         }[type(decoded)]
         if kind != expected_kind:
             self._problem(index, body, f"counted under kind {kind}, expected {expected_kind}")

@@ -1,4 +1,4 @@
-"""`consumer.core.events.decode`: SQS message body -> SisBatchEvent | OtherEvent | DecodeError."""
+"""`consumer.core.events.decode`: SQS message body -> SisBatchEvent | OtherEvent | Undecodable."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 
 from consumer.core.events import (
     MAX_BODY_CHARS,
-    DecodeError,
     OtherEvent,
     SisBatchEvent,
+    Undecodable,
     decode,
     too_far_ahead,
 )
@@ -99,7 +99,7 @@ def decode_sis(raw: str) -> SisBatchEvent:
 
 def decode_error(raw: str | bytes) -> str:
     result = decode(raw)
-    assert isinstance(result, DecodeError), result
+    assert isinstance(result, Undecodable), result
     return result.reason
 
 
@@ -424,17 +424,17 @@ def test_an_invalid_sis_event_names_its_event_for_the_kind_label() -> None:
         }
     )
     error = decode(body)
-    assert isinstance(error, DecodeError)
+    assert isinstance(error, Undecodable)
     assert error.event_name == "sis_batch_updated"
 
 
 def test_a_message_that_is_not_an_event_has_no_event_name() -> None:
     error = decode("[1, 2]")
-    assert isinstance(error, DecodeError)
+    assert isinstance(error, Undecodable)
     assert error.event_name is None
 
 
-# --- hostile bodies: each ends as a DecodeError with a reason, never an exception -------------
+# --- hostile bodies: each ends as a Undecodable with a reason, never an exception -------------
 
 
 @pytest.mark.parametrize(
