@@ -14,7 +14,9 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
 		echo "could not create a virtualenv: on Debian/Ubuntu, apt-get install python3-venv"; exit 1; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# setuptools can only say "this is an editable install" as a warning, which pip prints in full.
+	PYTHONWARNINGS="ignore:Editable installation" \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
 run: $(STAMP)

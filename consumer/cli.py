@@ -8,32 +8,43 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
+from typing import NoReturn
+
+import structlog
 
 from consumer import __version__
-from consumer.adapters.canvas import open_canvas
 from consumer.app import Signals, serve
-from consumer.config import Settings, from_env, parse_duration
-from consumer.core.learned import thresholds_for
+from consumer.commands import imports as imports_command
+from consumer.commands import submit as submit_command
+from consumer.commands import submit_help
+from consumer.config import Settings, from_env
+from consumer.config import warnings as config_warnings
 from consumer.core.resolve import RESOLUTIONS, Unresolvable, resolution
-from consumer.core.sis_import import result_summary
 from consumer.core.states import State
-from consumer.core.stuck import stuck_imports
-from consumer.errors import CanvasError, CanvasUnanswered, ConfigError, ConsumerError
+from consumer.errors import ConfigError, ConsumerError
 from consumer.observability import logging as logs
-from consumer.ports import SystemClock
+from consumer.probe import Status
+from consumer.probe import probe as probe_all
 from consumer.stores import copy_store, init_store, open_store
-from consumer.submit import ImportOptions, exit_code, submit, wait_for_finish
-from consumer.views import import_view, table
 
 EXIT_CONFIG = 2
-EXIT_SUBMIT_FAILED = 4
+log = structlog.get_logger("sis_consumer.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with the exit code of a usage error settable per (sub)command: `submit`
+    runs from cron, where 2 would read as "imported with warnings"."""
+
+    usage_exit = 2
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(self.usage_exit, f"{self.prog}: error: {message}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sis-consumer",
         description="Watch Canvas LMS SIS imports through Canvas Live Events on SQS. "
         "Configured from SIS_CONSUMER_* environment variables (see README).",
@@ -44,13 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "demo", help="a local SQS and a simulated Canvas producing a night of imports, watched by the daemon"
     )
-    imports = commands.add_parser("imports", help="list the imports known to the store")
-    imports.add_argument("--json", action="store_true", help="print one JSON array")
-    imports.add_argument("--state", choices=[s.value for s in State], help="only imports in this state")
-    imports.add_argument(
-        "--since", help="only imports first seen after this ISO 8601 time or this long ago (e.g. 24h)"
+    imports_command.configure(commands.add_parser("imports", help="list the imports known to the store"))
+    check = commands.add_parser("check-config", help="print the effective configuration, secrets masked")
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="instead, reach the queues, the store and Canvas: one line per check, exit 1 if one fails",
     )
-    commands.add_parser("check-config", help="print the effective configuration, secrets masked")
     resolve = commands.add_parser(
         "resolve",
         help="record how an import ended when only a person can tell (aborted in Canvas, orphaned)",
@@ -71,7 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     _sandbox_parser(
         commands.add_parser("sandbox", help="a local SQS and a simulated Canvas for your own scripts")
     )
-    _submit_parser(commands.add_parser("submit", help="POST an SIS import to Canvas and record it"))
+    submit = commands.add_parser("submit", help="POST an SIS import to Canvas and record it")
+    assert isinstance(submit, _Parser)
+    submit.usage_exit = submit_help.EXIT_USAGE
+    submit_command.configure(submit)
     store = commands.add_parser("store", help="create the store, or copy a SQLite store into DynamoDB")
     store_commands = store.add_subparsers(dest="store_command", required=True, metavar="STORE_COMMAND")
     store_commands.add_parser(
@@ -86,34 +100,6 @@ def _parser() -> argparse.ArgumentParser:
         "target", metavar="DST", help="dynamodb://table (region and endpoint from AWS_* variables)"
     )
     return parser
-
-
-_BOOL_OPTIONS = [f.name for f in fields(ImportOptions) if f.type == "bool"]
-_VALUE_OPTIONS = {f.name: f.type for f in fields(ImportOptions) if f.type != "bool"}
-
-
-def _submit_parser(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
-        "POST FILE to the SIS Imports API, record the submission in the store, and print the "
-        "SisImport JSON. Needs SIS_CONSUMER_CANVAS_URL and SIS_CONSUMER_CANVAS_TOKEN[_FILE]. "
-        "With --wait: exit 0 imported, 2 imported_with_messages, 1 failed or aborted, 3 timed out "
-        "(4: Canvas refused the request)."
-    )
-    parser.add_argument("file", type=Path, help="a .zip, .csv or .xml SIS file")
-    parser.add_argument("--account-id", default="self", help="the root account (default: self)")
-    parser.add_argument("--raw", action="store_true", help="send the file as the raw body, not multipart")
-    parser.add_argument("--wait", action="store_true", help="follow the import until it finishes")
-    parser.add_argument("--timeout", default="2h", help="with --wait: give up after this long (default 2h)")
-    parser.add_argument(
-        "--api-interval", default="30s", help="with --wait: ask the API this often (default 30s)"
-    )
-    options = parser.add_argument_group("Canvas import options")
-    for name in _BOOL_OPTIONS:
-        options.add_argument("--" + name.replace("_", "-"), action="store_true", dest=name)
-    for name, kind in _VALUE_OPTIONS.items():
-        options.add_argument(
-            "--" + name.replace("_", "-"), dest=name, type=int if "int" in str(kind) else str, metavar="VALUE"
-        )
 
 
 def _sandbox_parser(parser: argparse.ArgumentParser) -> None:
@@ -142,7 +128,13 @@ def _sandbox_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # reported by the subcommand's parser, with its usage line and exit code
+        chosen = _subparsers(parser).get(args.command, parser)
+        chosen.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "submit":
+        return submit_command.run(args, os.environ)
     if args.command == "demo":
         return _demo()
     if args.command == "sandbox":
@@ -155,15 +147,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(settings)
         if args.command == "imports":
-            return asyncio.run(_imports(settings, args.json, args.state, args.since))
+            return asyncio.run(imports_command.run(settings, args))
         if args.command == "check-config":
-            return _check_config(settings)
+            return _check_config(settings, args.probe)
         if args.command == "resolve":
             return asyncio.run(
                 _resolve(settings, args.account, args.sis_batch_id, State(args.state), args.why)
             )
-        if args.command == "submit":
-            return asyncio.run(_submit(settings, args))
         if args.command == "store":
             return asyncio.run(_store(settings, args))
     except ConfigError as exc:
@@ -173,6 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sis-consumer: {exc}", file=sys.stderr)
         return 1
     raise AssertionError(args.command)  # argparse rejects unknown commands
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
 
 
 def _config_error(exc: ConfigError) -> int:
@@ -185,6 +182,8 @@ def _config_error(exc: ConfigError) -> int:
 def _run(settings: Settings) -> int:
     settings.require_queue()
     logs.configure(settings.log_level, settings.log_format)
+    for warning in config_warnings(os.environ, settings):
+        log.warning("config.warning", detail=warning)
 
     async def daemon() -> int:
         signals = Signals()
@@ -215,6 +214,9 @@ def _demo() -> int:
         return asyncio.run(run_demo(os.environ))
     except ConfigError as exc:
         return _config_error(exc)
+    except ConsumerError as exc:  # a port already taken, a store that cannot be opened
+        print(f"sis-consumer: {exc}", file=sys.stderr)
+        return 1
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -232,72 +234,18 @@ def _sandbox(args: argparse.Namespace) -> int:
         return 1
 
 
-def _check_config(settings: Settings) -> int:
+def _check_config(settings: Settings, probe: bool) -> int:
+    for warning in config_warnings(os.environ, settings):
+        print(f"sis-consumer: warning: {warning}", file=sys.stderr)
+    if probe:
+        checks = asyncio.run(probe_all(settings))
+        print("\n".join(check.line() for check in checks))
+        return 1 if any(check.status is Status.FAIL for check in checks) else 0
     print(json.dumps(settings.describe(), indent=2, default=str))
     if not settings.queue_url:
         print("sis-consumer: SIS_CONSUMER_QUEUE_URL is not set: `run` will refuse to start", file=sys.stderr)
         return 1
     return 0
-
-
-async def _submit(settings: Settings, args: argparse.Namespace) -> int:
-    if not settings.canvas_url or settings.canvas_token is None:
-        raise ConfigError(
-            "submit needs SIS_CONSUMER_CANVAS_URL and SIS_CONSUMER_CANVAS_TOKEN (or _TOKEN_FILE)"
-        )
-    if not args.file.is_file():
-        raise ConfigError(f"{args.file}: no such file")
-    # Checked before the first request: a typo must not leave an import behind in Canvas.
-    give_up_after = _positive_duration("--timeout", args.timeout)
-    api_interval = _positive_duration("--api-interval", args.api_interval)
-    options = ImportOptions(**{f.name: getattr(args, f.name) for f in fields(ImportOptions)})
-    clock = SystemClock()
-    async with (
-        open_store(settings) as store,
-        open_canvas(
-            settings.canvas_url, settings.canvas_token, request_seconds=settings.canvas_timeout
-        ) as canvas,
-    ):
-        try:
-            submitted = await submit(
-                args.file,
-                options,
-                canvas=canvas,
-                store=store,
-                clock=clock,
-                account_ref=args.account_id,
-                raw=args.raw,
-            )
-        except CanvasUnanswered as exc:
-            print(
-                f"sis-consumer: Canvas did not answer the import's POST ({exc}), but may have created "
-                "the import: look for it (`sis-consumer imports`, the Canvas UI) before submitting again",
-                file=sys.stderr,
-            )
-            return EXIT_SUBMIT_FAILED
-        except CanvasError as exc:
-            print(f"sis-consumer: Canvas did not take the import: {exc}", file=sys.stderr)
-            return EXIT_SUBMIT_FAILED
-        if not args.wait:
-            print(json.dumps(dict(submitted.sis_import), indent=2))
-            return 0
-        print(f"submitted: SIS import {submitted.sis_batch_id}, waiting for it to finish...", file=sys.stderr)
-        try:
-            outcome, sis_import = await wait_for_finish(
-                submitted,
-                canvas=canvas,
-                store=store,
-                clock=clock,
-                give_up_after=give_up_after,
-                api_interval=api_interval,
-            )
-        except CanvasError as exc:  # 401/403/404 while following: not a verdict on the import
-            print(f"sis-consumer: could not follow the import: {exc}", file=sys.stderr)
-            return EXIT_SUBMIT_FAILED
-    print(json.dumps(result_summary(sis_import), indent=2))
-    if outcome is None:
-        print(f"sis-consumer: timed out after {args.timeout}; the import goes on in Canvas", file=sys.stderr)
-    return exit_code(outcome)
 
 
 async def _resolve(settings: Settings, account: str, sis_batch_id: int, state: State, why: str) -> int:
@@ -320,16 +268,6 @@ async def _resolve(settings: Settings, account: str, sis_batch_id: int, state: S
     return 0
 
 
-def _positive_duration(option: str, text: str) -> float:
-    try:
-        seconds = parse_duration(text)
-    except ValueError as exc:
-        raise ConfigError(f"{option}: {exc}") from exc
-    if seconds <= 0:
-        raise ConfigError(f"{option}: {text!r} is not more than zero")
-    return seconds
-
-
 async def _store(settings: Settings, args: argparse.Namespace) -> int:
     if args.store_command == "init":
         for line in await init_store(settings):
@@ -337,43 +275,6 @@ async def _store(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     counts = await copy_store(settings, args.source, args.target)
     print(", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "nothing to copy")
-    return 0
-
-
-def _since(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ConfigError(f"--since: {text!r} is neither an ISO 8601 time nor a duration") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-async def _imports(settings: Settings, as_json: bool, state: str | None, since: str | None) -> int:
-    async with open_store(settings) as store:
-        records = await store.records(state=None if state is None else State(state), since=_since(since))
-        unfinished = await store.unfinished()
-        histories = await store.histories()
-        submissions = await store.submissions()
-        results = await store.results()
-    limits = settings.stuck_thresholds
-    learned = {a: thresholds_for(h, limits, settings.learning) for a, h in histories.items()}
-    stuck = stuck_imports(unfinished, now=datetime.now(UTC), limits=limits, by_account=learned)
-    views = [
-        import_view(
-            r,
-            None if (reason := stuck.get(r.key)) is None else reason.value,
-            submissions.get(r.key),
-            results.get(r.key),
-        )
-        for r in records
-    ]
-    print(json.dumps(views, indent=2) if as_json else table(views))
     return 0
 
 

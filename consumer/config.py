@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from consumer.core.intake_rules import IntakeRule, load_rules
 from consumer.core.learned import HISTORY_SIZE, Learning
@@ -27,6 +30,15 @@ _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 _QUERY = re.compile(r"[?#].*$", re.DOTALL)
 _QUEUE_REGION = re.compile(r"^https://sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_ACCOUNT_UUID = re.compile(r"^[A-Za-z0-9]{40}$")
+"""A Canvas root account UUID: 40 letters and digits (what Live Events carry as `root_account_uuid`)."""
+LIVE_EVENTS_PREFIX: Final = "canvas-live-events"
+_WHY_STANDARD: Final = {
+    "QUEUE_URL": "Canvas delivers Live Events to standard queues only",
+    "DLQ_URL": "the dead-letter queue of a standard queue must be standard too",
+    "INTAKE_QUEUE_URL": "S3 sends event notifications to standard queues only",
+}
 
 
 class Secret:
@@ -203,8 +215,15 @@ def from_env(env: Mapping[str, str]) -> Settings:
     for name in ("QUEUE_URL", "DLQ_URL", "CANVAS_URL", "INTAKE_QUEUE_URL"):
         value = get(name)
         if value is not None:
-            if not value.startswith(("http://", "https://")):
+            if value.startswith("arn:") and name != "CANVAS_URL":
+                problems.append(
+                    f"{PREFIX}{name}: {value!r} is the queue's ARN; the daemon needs its URL, "
+                    "https://sqs.REGION.amazonaws.com/ACCOUNT/NAME (the stack's QueueUrl output)"
+                )
+            elif not value.startswith(("http://", "https://")):
                 problems.append(f"{PREFIX}{name}: {value!r} is not an http(s) URL")
+            elif name != "CANVAS_URL":
+                problems.extend(_queue_problems(name, value))
             values[name.lower()] = value.rstrip("/") if name == "CANVAS_URL" else value
 
     values["region"] = (
@@ -245,6 +264,12 @@ def from_env(env: Mapping[str, str]) -> Settings:
     accounts = get("ACCOUNTS")
     if accounts:
         values["accounts"] = frozenset(a.strip() for a in accounts.split(",") if a.strip())
+        problems.extend(
+            f"{PREFIX}ACCOUNTS: {a!r} is not a root account UUID: Live Events carry the account's "
+            "40-letter UUID, not its id (`sis-consumer check-config --probe` shows yours)"
+            for a in sorted(values["accounts"])
+            if not _ACCOUNT_UUID.match(a)
+        )
 
     expectations = get("EXPECT_SUCCESS_EVERY")
     if expectations:
@@ -361,6 +386,51 @@ def _intake_rules(text: str | None, path: str | None, problems: list[str]) -> tu
     rules, found = load_rules(text)
     problems.extend(f"{name}: {p}" for p in found)
     return rules
+
+
+def _queue_problems(name: str, url: str) -> list[str]:
+    """A queue URL names a standard queue: `.../ACCOUNT/NAME`, NAME without `.fifo`."""
+    queue = urlsplit(url).path.rstrip("/").rpartition("/")[2]
+    if queue.endswith(".fifo"):
+        return [f"{PREFIX}{name}: {queue} is a FIFO queue: {_WHY_STANDARD[name]}"]
+    if not _QUEUE_NAME.match(queue):
+        return [f"{PREFIX}{name}: {url!r} is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"]
+    return []
+
+
+@functools.cache
+def known_variables() -> frozenset[str]:
+    """Every SIS_CONSUMER_* variable `from_env` reads, learned by letting it read an empty
+    environment: a variable added there is known here, with no list to keep in step."""
+    asked: set[str] = set()
+
+    class Recording(dict[str, str]):
+        def get(self, key: str, default: Any = None) -> Any:
+            asked.add(key)
+            return default
+
+    from_env(Recording())
+    return frozenset(n for n in asked if n.startswith(PREFIX))
+
+
+def warnings(env: Mapping[str, str], settings: Settings) -> list[str]:
+    """What is probably a mistake but not invalid: a misspelled variable (ignored as it stands),
+    a Live Events queue Canvas will not deliver to."""
+    found = []
+    known = known_variables()
+    for name in sorted(k for k in env if k.startswith(PREFIX) and k not in known):
+        # Compared without the prefix every name shares, or everything looks alike.
+        suffixes = [k.removeprefix(PREFIX) for k in known]
+        close = difflib.get_close_matches(name.removeprefix(PREFIX), suffixes, n=1, cutoff=0.75)
+        hint = f": did you mean {PREFIX}{close[0]}?" if close else ""
+        found.append(f"{name} is not a setting of sis-consumer and is ignored{hint}")
+    queue = urlsplit(settings.queue_url or "").path.rpartition("/")[2]
+    if queue and not queue.startswith(LIVE_EVENTS_PREFIX):
+        found.append(
+            f"{PREFIX}QUEUE_URL: Canvas Data Services delivers only to queues named "
+            f"{LIVE_EVENTS_PREFIX}*; {queue} will receive no Live Events unless something else feeds it"
+        )
+    return found
 
 
 def _expectations(text: str, accounts: frozenset[str]) -> tuple[Mapping[str, float], list[str]]:

@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import textwrap
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
@@ -19,10 +20,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from consumer.adapters.canvas import open_canvas
-from consumer.adapters.store_sqlite import open_sqlite
+from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.app import Signals, serve
 from consumer.config import Secret, from_env
-from consumer.core.stuck import StuckThresholds, stuck_imports
 from consumer.errors import CanvasError
 from consumer.ports import Canvas, SubmissionStore, SystemClock
 from consumer.sandbox.knobs import Knobs, Outcome
@@ -55,6 +55,9 @@ DEMO_DEFAULTS = {
     "SIS_CONSUMER_SHUTDOWN_GRACE": "10s",
 }
 SUBMITTED_ACCOUNT, UI_ACCOUNT = 1, 2
+STORE_FILE = "sis-consumer-demo.db"
+"""The demo's store, in the working directory: kept when the demo ends, for `sis-consumer imports`."""
+LOOK_AGAIN = f"SIS_CONSUMER_STORE=sqlite:///{STORE_FILE} sis-consumer imports"
 CSV = b"user_id,login_id,first_name,last_name,email,status\nu1,jdoe,Jane,Doe,jdoe@example.edu,active\n"
 # The drop folder's rule: a nightly batch-mode sync of one term, safe because of its change_threshold.
 INTAKE_RULES = """
@@ -126,43 +129,54 @@ async def _submit_one(client: Canvas, store: SubmissionStore, i: int) -> None:
         path.unlink(missing_ok=True)
 
 
-async def summary(store_path: Path, limits: StuckThresholds, every: float = 5.0) -> None:
+async def summary(store_path: Path, every: float = 5.0) -> None:
+    """What the daemon knows, printed again only when it changed."""
+    shown = ""
     async with open_sqlite(store_path) as store:
         while True:
             await asyncio.sleep(every)
-            records = await store.records()
-            unfinished = await store.unfinished()
-            stuck = stuck_imports(unfinished, now=SystemClock().now(), limits=limits)
-            states = Counter(r.state.value for r in records)
-            durations = sorted(d for r in records if (d := r.duration_seconds) is not None)
-            lines = ["", "── sis-consumer demo: what the daemon knows " + "─" * 30]
-            lines.append("  imports: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
-            if durations:
-                p50 = durations[len(durations) // 2]
-                lines.append(
-                    f"  duration: median {p50:.1f}s, longest {durations[-1]:.1f}s ({len(durations)} finished)"
-                )
-            for (account, batch), submitted in sorted((await store.submissions()).items()):
-                if submitted.source is not None:
-                    state = next((r.state.value for r in records if r.key == (account, batch)), "?")
-                    lines.append(
-                        f"  drop folder: s3://{submitted.source.bucket}/{submitted.source.key} -> import "
-                        f"{batch}, {state}" + (f", tagged {submitted.reported}" if submitted.reported else "")
-                    )
-            for (account, batch), reason in sorted(stuck.items()):
-                lines.append(f"  STUCK: import {batch} of account {account[:8]}…: {reason.value}")
-            if not stuck:
-                lines.append("  stuck: none")
-            print("\n".join(lines) + "\n", flush=True)
+            text = await _summary(store)
+            if text != shown:
+                print(text, flush=True)
+                shown = text
+
+
+async def _summary(store: SqliteStore) -> str:
+    records = await store.records()
+    stuck = await store.stuck()  # the daemon's own verdicts
+    states = Counter(r.state.value for r in records)
+    durations = sorted(d for r in records if (d := r.duration_seconds) is not None)
+    lines = ["", "── sis-consumer demo: what the daemon knows " + "─" * 30]
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    lines += textwrap.wrap(counts, 76, initial_indent="  imports: ", subsequent_indent=" " * 11)
+    if durations:
+        p50 = durations[len(durations) // 2]
+        lines.append(
+            f"  duration: median {p50:.1f}s, longest {durations[-1]:.1f}s ({len(durations)} finished)"
+        )
+    for (account, batch), submitted in sorted((await store.submissions()).items()):
+        if submitted.source is not None:
+            state = next((r.state.value for r in records if r.key == (account, batch)), "?")
+            lines.append(
+                f"  dropped: {submitted.source.key} -> import "
+                f"{batch}, {state}" + (f", tagged {submitted.reported}" if submitted.reported else "")
+            )
+    for (account, batch), verdict in sorted(stuck.items()):
+        lines.append(f"  STUCK: import {batch} of account {account[:8]}…: {verdict.reason.value}")
+    if not stuck:
+        lines.append("  stuck: none")
+    return "\n".join(lines) + "\n"
 
 
 async def run_demo(env: Mapping[str, str]) -> int:
     signals = Signals()
-    with signals.installed(), tempfile.TemporaryDirectory(prefix="sis-consumer-demo-") as workdir:
+    store_path = Path(STORE_FILE)
+    for stale in (store_path, Path(f"{STORE_FILE}-wal"), Path(f"{STORE_FILE}-shm")):
+        stale.unlink(missing_ok=True)  # the sandbox numbers its imports from the same id each time
+    with signals.installed():
         async with Sandbox(knobs=KNOBS) as sandbox:
             # botocore reads the endpoint and credentials from the environment: point it at moto.
             os.environ.update(sandbox.queues.env())
-            store_path = Path(workdir) / "demo.db"
             drop = await asyncio.to_thread(sandbox.local_sqs.create_drop_folder, "nightly/")
             settings = from_env(
                 {
@@ -175,16 +189,19 @@ async def run_demo(env: Mapping[str, str]) -> int:
                 }
             )
             print(
-                f"sis-consumer demo: a simulated Canvas at {sandbox.canvas.url}, a local SQS at "
-                f"{sandbox.queues.endpoint_url}, a drop folder at s3://{drop.bucket}/{drop.prefix}.\n"
-                f"Metrics: http://{settings.metrics_addr}/metrics   (Ctrl-C stops everything)\n",
+                f"sis-consumer demo: the daemon, against\n"
+                f"  a simulated Canvas  {sandbox.canvas.url}\n"
+                f"  a local SQS         {sandbox.queues.endpoint_url}\n"
+                f"  a drop folder       s3://{drop.bucket}/{drop.prefix}\n"
+                f"Metrics: http://{settings.metrics_addr}/metrics   (Ctrl-C stops everything)\n"
+                f"Its imports, now or later:\n  {LOOK_AGAIN}\n",
                 flush=True,
             )
             tasks: list[asyncio.Task[None]] = []
 
             def started(_port: int) -> None:
                 tasks.append(asyncio.create_task(night(sandbox, store_path, drop)))
-                tasks.append(asyncio.create_task(summary(store_path, settings.stuck_thresholds)))
+                tasks.append(asyncio.create_task(summary(store_path)))
 
             try:
                 return await serve(settings, signals, registry=CollectorRegistry(), on_ready=started)
@@ -194,3 +211,4 @@ async def run_demo(env: Mapping[str, str]) -> int:
                 for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
+                print(f"\nThe store stays: {LOOK_AGAIN}", flush=True)

@@ -13,6 +13,10 @@ class ConfigError(ConsumerError):
     """The configuration is invalid; the message lists every problem, one per line."""
 
 
+class ListenError(ConsumerError):
+    """The metrics endpoint cannot listen where SIS_CONSUMER_METRICS_ADDR says (the port is taken)."""
+
+
 class StoreUnavailable(ConsumerError):
     """The store cannot take writes now (locked, disk full, I/O error): try again later."""
 

@@ -18,12 +18,14 @@ import structlog
 
 from consumer.ack import ACK, DeadLetter, Message, Outcome, Retry, retry_delay
 from consumer.core.events import OtherEvent, SisBatchEvent, Undecodable, decode, too_far_ahead
+from consumer.core.states import FAILED
 from consumer.core.tracker import (
     Applied,
     DurationMeasured,
     Finished,
     Observation,
     StageMeasured,
+    Verdict,
 )
 from consumer.errors import StoreUnavailable
 from consumer.observability.logging import redact_text
@@ -127,8 +129,27 @@ class MessageHandler:
         self._metrics.event_delivery.observe(max(0.0, (now - event.event_time).total_seconds()))
         self._metrics.last_event.set(now.timestamp())
         self.last_event_at = now
-        log.info(f"sis_batch.{applied.verdict.value}", **context, **summary(applied))
+        emit = getattr(log, _level(applied))
+        emit(
+            _EVENT_NAMES.get(applied.verdict, f"sis_batch.{applied.verdict.value}"),
+            **context,
+            **summary(applied),
+        )
         return ACK
+
+
+# What a person reads in the log: "stale" read as an alarm, while an earlier state arriving after a
+# later one is Canvas's normal behaviour, and ignored. The metric label keeps `stale` (a public contract).
+_EVENT_NAMES = {Verdict.STALE: "sis_batch.late_ignored"}
+
+
+def _level(applied: Applied) -> str:
+    """A failed or aborted import: warning. Redeliveries and late events that report nothing new
+    are normal: debug (still counted in sis_consumer_events_total)."""
+    finished = next((e.state for e in applied.effects if isinstance(e, Finished)), None)
+    if finished in FAILED:
+        return "warning"
+    return "info" if applied.verdict is Verdict.APPLIED or finished is not None else "debug"
 
 
 def summary(applied: Applied) -> dict[str, Any]:

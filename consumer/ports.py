@@ -16,6 +16,7 @@ from consumer.ack import Message
 from consumer.core.learned import AccountHistory
 from consumer.core.outbox import Claimed
 from consumer.core.states import State
+from consumer.core.stuck import StuckReason, StuckVerdict
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import Applied, ImportRecord, Observation
 
@@ -182,6 +183,20 @@ class ResultStore(Protocol):
     async def results(self) -> dict[tuple[str, int], dict[str, Any]]: ...
 
 
+class StuckStore(Protocol):
+    """The stuck verdicts of the daemon's watchdog, for the commands (`imports --stuck`) to read
+    instead of judging again with their own environment's thresholds."""
+
+    async def save_stuck(self, verdicts: Mapping[tuple[str, int], StuckReason], now: datetime) -> None:
+        """Make the recorded verdicts `verdicts`: a new one (or a new reason) is recorded since
+        `now`, an unchanged one keeps its time, the others are removed."""
+        ...
+
+    async def stuck(self) -> dict[tuple[str, int], StuckVerdict]:
+        """The verdicts last recorded, by import key."""
+        ...
+
+
 class OutboxStore(Protocol):
     """Effects committed by a process that did not count them (see `core.outbox`)."""
 
@@ -258,7 +273,7 @@ class Export:
     results: list[SavedResult]
 
 
-class Store(ImportStore, SubmissionStore, IntakeStore, ResultStore, OutboxStore, Protocol):
+class Store(ImportStore, SubmissionStore, IntakeStore, ResultStore, OutboxStore, StuckStore, Protocol):
     """Every role at once: what one store URL opens."""
 
 
@@ -347,3 +362,16 @@ class Canvas(CanvasReader, Protocol):
         raw: bool = False,
         content_type: str = "application/zip",
     ) -> CanvasResponse: ...
+
+
+class CanvasAdmin(Canvas, Protocol):
+    """What the commands people run use besides: listing imports (to learn whether the token may
+    read them) and downloading a file of an import (its errors CSV)."""
+
+    async def sis_imports(
+        self, account_id: str, *, per_page: int = 50, max_pages: int = 10
+    ) -> list[dict[str, Any]]: ...
+
+    async def download(self, url: str) -> bytes:
+        """The file at `url` (Canvas's file URL, redirects followed); the token goes only to Canvas."""
+        ...

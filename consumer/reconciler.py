@@ -21,6 +21,7 @@ import structlog
 from consumer.core.backoff import backoff_seconds
 from consumer.core.reconcile import ReconcileResult, classify, due_for_check, pace
 from consumer.core.sis_import import api_observation, result_summary
+from consumer.core.states import FAILED
 from consumer.core.tracker import ImportRecord
 from consumer.errors import CanvasError, CanvasForbidden, CanvasNotFound, CanvasUnauthorized
 from consumer.loops import every, pause
@@ -157,7 +158,10 @@ class Reconciler:
         self._metrics.record_applied(applied)
         result = classify(applied)
         self._count(result)
-        log.info(f"reconcile.{result.value}", state=applied.record.state.value, **context)
+        level = "debug" if result is ReconcileResult.UNCHANGED else "info"
+        if applied.record.outcome in FAILED:
+            level = "warning"
+        getattr(log, level)(f"reconcile.{result.value}", state=applied.record.state.value, **context)
         return True
 
     async def _fetch_result(self, record: ImportRecord, second_look: bool) -> bool:
@@ -186,7 +190,8 @@ class Reconciler:
         if first:
             self._metrics.import_messages.labels(record.account, "warning").inc(summary["warning_count"])
             self._metrics.import_messages.labels(record.account, "error").inc(summary["error_count"])
-            log.info(
+            failed = (record.outcome or record.state) in FAILED
+            (log.warning if failed else log.info)(
                 "import.finished",
                 account=record.account,
                 sis_batch_id=record.sis_batch_id,

@@ -33,10 +33,11 @@ def instance_id() -> str:
 
 @asynccontextmanager
 async def open_store(
-    settings: Settings, *, owner: str | None = None, hook: RequestHook | None = None
+    settings: Settings, *, owner: str | None = None, hook: RequestHook | None = None, existing: bool = False
 ) -> AsyncIterator[Store]:
     """Open the configured store. `owner`: the daemon that counts what it commits (None for a
-    command such as `submit`, whose effects a daemon counts later)."""
+    command such as `submit`, whose effects a daemon counts later). `existing`: a command that only
+    reads (`imports`) refuses a store that is not there rather than create an empty one."""
     table = settings.dynamodb_table
     if table is not None:
         async with open_dynamodb(
@@ -50,6 +51,11 @@ async def open_store(
         return
     path = settings.sqlite_path
     assert path is not None  # the settings accept no third kind of URL
+    if existing and not path.is_file():
+        raise ConfigError(
+            f"SIS_CONSUMER_STORE: {path.absolute()} does not exist: point SIS_CONSUMER_STORE at the "
+            "daemon's store (`sis-consumer check-config` where the daemon runs shows it)"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     async with open_sqlite(path, owner=owner, retention_seconds=settings.journal_retention) as sqlite:
         yield sqlite

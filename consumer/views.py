@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from consumer.core.states import State
+from consumer.core.links import links_json
+from consumer.core.states import State, is_at_rest
+from consumer.core.stuck import StuckVerdict
 from consumer.core.submission import SourceObject, Submission
 from consumer.core.tracker import ImportRecord
 from consumer.observability.logging import redact_text
@@ -54,12 +57,17 @@ def source_view(source: SourceObject, reported: str | None) -> dict[str, Any]:
 
 def import_view(
     record: ImportRecord,
-    stuck: str | None = None,
+    stuck: StuckVerdict | None = None,
     submission: Submission | None = None,
     result: dict[str, Any] | None = None,
+    canvas_url: str | None = None,
 ) -> dict[str, Any]:
-    """The public JSON shape of one import: what `sis-consumer imports --json` prints (README, "Commands")."""
+    """The public JSON shape of one import (`sis-consumer imports --json`). `stuck`: the verdict
+    the daemon recorded (shown only while the record is unfinished: a verdict left behind by a
+    daemon that stopped before the import finished is no longer true)."""
     duration = record.duration_seconds
+    if stuck is not None and is_at_rest(record.state):
+        stuck = None
     return {
         "account": record.account,
         "account_id": record.account_id,
@@ -70,7 +78,9 @@ def import_view(
         "created_at": _iso(created_at(record)),
         "finished_at": _iso(record.finished_at),
         "duration_seconds": None if duration is None else round(duration, 3),
-        "stuck": stuck,
+        "stuck": None if stuck is None else stuck.reason.value,
+        "stuck_since": None if stuck is None else _iso(stuck.since),
+        "links": links_json(canvas_url, record.account_id, record.sis_batch_id),
         "submitted_at": _iso(record.submitted_at),
         "first_seen_at": _iso(record.first_seen_at),
         "last_news_at": _iso(record.last_news_at),
@@ -85,22 +95,59 @@ def import_view(
     }
 
 
+def _duration(view: dict[str, Any]) -> str:
+    return "" if view["duration_seconds"] is None else f"{view['duration_seconds']:.0f}s"
+
+
+def _grid(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
+
+
 def table(views: list[dict[str, Any]]) -> str:
-    """A fixed-width table for terminals."""
-    header = ("ACCOUNT", "BATCH", "STATE", "ORIGIN", "CREATED", "DURATION", "STUCK")
+    """A fixed-width table for terminals; below it, each account's SIS import page in Canvas."""
+    header = ("ACCOUNT", "ACCOUNT ID", "BATCH", "STATE", "ORIGIN", "CREATED", "DURATION", "STUCK", "API URL")
     rows = [
         (
-            str(v["account"])[:13],
+            str(v["account"])[:8] + "…",
+            v["account_id"] or "",
             str(v["sis_batch_id"]),
             str(v["state"]),
             str(v["origin"]),
             str(v["created_at"] or "")[:19],
-            "" if v["duration_seconds"] is None else f"{v['duration_seconds']:.0f}s",
+            _duration(v),
             v["stuck"] or "",
+            (v["links"] or {}).get("api", ""),
         )
         for v in views
     ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]
+    pages = sorted({(v["account_id"], v["links"]["canvas"]) for v in views if v["links"]})
+    footer = [f"Canvas: account {account_id}: {page}" for account_id, page in pages]
+    return "\n".join(_grid(header, rows) + (["", *footer] if footer else []))
+
+
+def compact(views: list[dict[str, Any]], now: datetime, rows: int) -> str:
+    """`imports --watch`: one line of totals, then the imports that matter most first (stuck,
+    then running and waiting, then the newest finished), as many as fit in `rows` lines."""
+    unfinished = [v for v in views if not is_at_rest(State(v["state"]))]
+    stuck = [v for v in unfinished if v["stuck"]]
+    shown = stuck + [v for v in unfinished if not v["stuck"]] + [v for v in views if v not in unfinished]
+    finished = {v["outcome"] for v in views if v["outcome"]}
+    outcomes = ", ".join(f"{sum(1 for v in views if v['outcome'] == o)} {o}" for o in sorted(finished))
+    head = (
+        f"sis-consumer imports  {now:%Y-%m-%d %H:%M:%S}Z  {len(unfinished)} unfinished, "
+        f"{len(stuck)} stuck" + (f"; {outcomes}" if outcomes else "")
     )
+
+    def age(v: dict[str, Any]) -> str:
+        if v["duration_seconds"] is not None:
+            return _duration(v)
+        started = datetime.fromisoformat(str(v["created_at"]).replace("Z", "+00:00"))
+        return f"{(now - started).total_seconds():.0f}s"
+
+    header = ("BATCH", "ACCOUNT ID", "STATE", "TIME", "STUCK", "ORIGIN")
+    body = [
+        (str(v["sis_batch_id"]), v["account_id"] or "", v["state"], age(v), v["stuck"] or "", v["origin"])
+        for v in shown[: max(0, rows - 2)]
+    ]
+    return "\n".join([head, *_grid(header, body)])

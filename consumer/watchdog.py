@@ -1,9 +1,10 @@
 """The timer loop: gauges and stuck verdicts recomputed from the store, right after a restart too.
 
 Each account is judged by thresholds learned from its own recent successes (`core.learned`), and
-only accounts of SIS_CONSUMER_ACCOUNTS (when set) are watched. The leader also counts effects that
-another process committed and nobody counted (the outbox), and every replica writes down when it
-last received a Live Event, for the gauge after a restart.
+only accounts of SIS_CONSUMER_ACCOUNTS (when set) are watched. The leader also records the stuck
+verdicts in the store whenever they change (what `sis-consumer imports --stuck` shows), counts
+effects that another process committed and nobody counted (the outbox), and every replica writes
+down when it last received a Live Event, for the gauge after a restart.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from consumer.core.stuck import StuckReason, StuckThresholds, stuck_imports
 from consumer.core.tracker import ImportRecord
 from consumer.loops import every
 from consumer.observability.metrics import Metrics
-from consumer.ports import Clock, ImportStore, Leader, OutboxStore
+from consumer.ports import Clock, ImportStore, Leader, OutboxStore, StuckStore
 
 log = structlog.get_logger("sis_consumer.watchdog")
 
 
-class Watched(ImportStore, OutboxStore, Protocol):
+class Watched(ImportStore, OutboxStore, StuckStore, Protocol):
     """The store roles the watchdog uses."""
 
 
@@ -57,6 +58,8 @@ class Watchdog:
         self._canvas_url = canvas_url
         self._noted: datetime | None = None
         self._stuck: dict[tuple[str, int], StuckReason] = {}
+        self._saved: dict[tuple[str, int], StuckReason] | None = None
+        """The verdicts this process last recorded in the store; None: not recorded (yet) as leader."""
 
     async def tick(self) -> None:
         now = self._clock.now()
@@ -72,8 +75,16 @@ class Watchdog:
         self._metrics.gauges_refreshed.set(now.timestamp())
         self._log_changes(stuck, records, thresholds)
         if self._leader.leading:
+            await self._save_stuck(stuck, now)
             await self._count_outbox()
+        else:
+            self._saved = None
         await self._note_last_event()
+
+    async def _save_stuck(self, stuck: dict[tuple[str, int], StuckReason], now: datetime) -> None:
+        if stuck != self._saved:
+            await self._store.save_stuck(stuck, now)
+            self._saved = stuck
 
     async def _count_outbox(self) -> None:
         claimed = await self._store.claim_effects(lease=self._leader.token)

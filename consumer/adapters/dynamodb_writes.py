@@ -29,6 +29,7 @@ from consumer.adapters.dynamodb_schema import (
 )
 from consumer.core.learned import Run, remember
 from consumer.core.outbox import encode_effects
+from consumer.core.stuck import StuckVerdict
 from consumer.core.submission import SourceObject
 from consumer.core.tracker import Applied, ImportRecord, Observation
 from consumer.ports import LeaseState, LeaseToken
@@ -43,6 +44,7 @@ ACCOUNTS: Final = s("ACCOUNTS")
 LAST_EVENT: Final = {"pk": s("META"), "sk": s("LAST_EVENT")}
 COUNTER: Final = {"pk": s("COUNTER"), "sk": s("SUBMISSION")}
 INTAKE: Final = s("INTAKE")
+STUCK: Final = s("STUCK")
 
 
 def version(item: Item | None) -> int:
@@ -262,6 +264,21 @@ def reported(submission_id: int, status: str) -> list[Write]:
 
 def account_ref_key(canvas_url: str, account_ref: str) -> Item:
     return {"pk": s(f"ACCOUNTREF#{canvas_url}#{account_ref}"), "sk": s("ACCOUNTREF")}
+
+
+def stuck_key(account: str, sis_batch_id: int) -> Item:
+    return {"pk": STUCK, "sk": s(f"{account}#{sis_batch_id}")}
+
+
+def stuck_item(account: str, sis_batch_id: int, verdict: StuckVerdict) -> Item:
+    return {
+        **stuck_key(account, sis_batch_id),
+        "kind": s("stuck"),
+        "account": s(account),
+        "sis_batch_id": n(sis_batch_id),
+        "reason": s(verdict.reason.value),
+        "since": s(ts(verdict.since)),
+    }
 
 
 def _expiry() -> Item:

@@ -132,6 +132,15 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     ALTER TABLE journal ADD COLUMN note TEXT;
     """,
+    """
+    CREATE TABLE stuck (
+        account TEXT NOT NULL,
+        sis_batch_id INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        since TEXT NOT NULL,
+        PRIMARY KEY (account, sis_batch_id)
+    );
+    """,
 )
 
 COLUMNS: Final = (

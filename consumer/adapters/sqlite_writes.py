@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from consumer.adapters.sqlite_schema import (
@@ -23,6 +23,7 @@ from consumer.adapters.sqlite_schema import (
 )
 from consumer.core.correlate import creator, join_answer, join_event, wants_submission
 from consumer.core.outbox import Claimed, decode_effects, encode_effects
+from consumer.core.stuck import StuckReason, StuckVerdict, verdicts_changed
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import Applied, Effect, ImportRecord, Observation, apply, worth_journaling
 from consumer.errors import AlreadySubmitted
@@ -271,3 +272,24 @@ def claim_outbox(conn: sqlite3.Connection, owner: str, now: datetime, limit: int
             if record is not None:
                 claimed.append(Claimed(record, tuple(found)))
     return claimed
+
+
+def save_stuck(
+    conn: sqlite3.Connection, verdicts: Mapping[tuple[str, int], StuckReason], now: datetime
+) -> None:
+    """The watchdog's verdicts: new ones dated `now`, unchanged ones keep their date, the rest go."""
+    with transaction(conn):
+        put, gone = verdicts_changed(stuck(conn), verdicts, now)
+        conn.executemany(
+            "DELETE FROM stuck WHERE account = ? AND sis_batch_id = ?", [list(key) for key in gone]
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO stuck (account, sis_batch_id, reason, since) VALUES (?, ?, ?, ?)",
+            [(a, b, v.reason.value, ts(v.since)) for (a, b), v in put.items()],
+        )
+
+
+def stuck(conn: sqlite3.Connection) -> dict[tuple[str, int], StuckVerdict]:
+    """The verdicts as recorded (read inside `save_stuck`'s transaction, or alone)."""
+    rows = conn.execute("SELECT account, sis_batch_id, reason, since FROM stuck").fetchall()
+    return {(r[0], r[1]): StuckVerdict(StuckReason(r[2]), datetime.fromisoformat(r[3])) for r in rows}

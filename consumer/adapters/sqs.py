@@ -59,6 +59,18 @@ class SqsQueue:
             raise QueueError(f"GetQueueAttributes on {self.queue_url}: {exc}") from exc
         self._hook("GetQueueAttributes", "ok")
 
+    async def attributes(self) -> dict[str, str]:
+        """Every attribute of the queue (`sis-consumer check-config --probe` reports them)."""
+        try:
+            response = await self._client.get_queue_attributes(
+                QueueUrl=self.queue_url, AttributeNames=["All"]
+            )
+        except (ClientError, BotoCoreError) as exc:
+            self._hook("GetQueueAttributes", _error_code(exc))
+            raise QueueError(f"GetQueueAttributes: {_error_code(exc)}: {exc}") from exc
+        self._hook("GetQueueAttributes", "ok")
+        return {str(k): str(v) for k, v in response.get("Attributes", {}).items()}
+
     async def receive(self, *, max_messages: int, wait_seconds: int, visibility: int) -> list[Message]:
         try:
             response = await self._client.receive_message(

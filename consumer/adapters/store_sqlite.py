@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
@@ -38,6 +38,7 @@ from consumer.adapters.sqlite_upkeep import checkpoint, fsync, maintain, prune_p
 from consumer.core.learned import HISTORY_SIZE, AccountHistory, Run, newest_first, run_of
 from consumer.core.outbox import Claimed
 from consumer.core.states import SUCCEEDED, State
+from consumer.core.stuck import StuckReason, StuckVerdict
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import (
     Applied,
@@ -218,6 +219,12 @@ class SqliteStore:
             lambda: self._conn.execute("SELECT account, sis_batch_id, summary FROM results").fetchall()
         )
         return {(r["account"], r["sis_batch_id"]): json.loads(r["summary"]) for r in rows}
+
+    async def save_stuck(self, verdicts: Mapping[tuple[str, int], StuckReason], now: datetime) -> None:
+        await self._call(lambda: sw.save_stuck(self._conn, verdicts, now))
+
+    async def stuck(self) -> dict[tuple[str, int], StuckVerdict]:
+        return await self._call(lambda: sw.stuck(self._conn))
 
     async def records(
         self, *, state: State | None = None, since: datetime | None = None

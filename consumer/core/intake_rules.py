@@ -124,13 +124,18 @@ def _rule(raw: object, default_size: int, where: str, problems: list[str]) -> In
     return IntakeRule(prefix, options, str(account), max_bytes, allow_unsafe)
 
 
-def _refused(options: ImportOptions, where: str, allow_unsafe: bool) -> list[str]:
-    found = []
+def refused_by_canvas(options: ImportOptions) -> list[str]:
+    """What Canvas would answer with a 400: no flag makes these work."""
     if options.multi_term_batch_mode and options.change_threshold is None:
-        # Canvas answers 400 (and leaves an orphaned batch): no flag makes it work.
-        found.append(f"{where}: multi_term_batch_mode needs change_threshold (Canvas requires it)")
-    elif options.batch_mode and not options.multi_term_batch_mode and options.batch_mode_term_id is None:
-        found.append(f"{where}: batch_mode needs batch_mode_term_id (or multi_term_batch_mode)")
+        # ...and Canvas saves the batch before it refuses: an orphaned `initializing`.
+        return ["multi_term_batch_mode needs change_threshold (Canvas requires it)"]
+    if options.batch_mode and not options.multi_term_batch_mode and options.batch_mode_term_id is None:
+        return ["batch_mode needs batch_mode_term_id (or multi_term_batch_mode)"]
+    return []
+
+
+def _refused(options: ImportOptions, where: str, allow_unsafe: bool) -> list[str]:
+    found = [f"{where}: {reason}" for reason in refused_by_canvas(options)]
     if not allow_unsafe:
         found += [
             f"{where}: refused: {reason} (or, knowing the risk, allow_unsafe = true)"

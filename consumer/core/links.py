@@ -34,3 +34,20 @@ def import_links(canvas_url: str, account_id: str, sis_batch_id: int) -> ImportL
         ui=f"{base}/accounts/{account_id}/sis_import",
         api=f"{base}/api/v1/accounts/{account_id}/sis_imports/{sis_batch_id}",
     )
+
+
+def canvas_origin(canvas_url: str | None) -> str | None:
+    """`canvas_base`, or None when the setting is unset or not a URL (nothing to link to)."""
+    if not canvas_url:
+        return None
+    parts = urlsplit(canvas_url.strip())
+    return canvas_base(canvas_url) if parts.scheme and parts.hostname else None
+
+
+def links_json(canvas_url: str | None, account_id: str | None, sis_batch_id: int) -> dict[str, str] | None:
+    """The links as `imports --json` and `submit --json` show them: `canvas` (the page), `api`."""
+    if canvas_origin(canvas_url) is None or not account_id:
+        return None
+    assert canvas_url is not None
+    links = import_links(canvas_url, account_id, sis_batch_id)
+    return {"canvas": links.ui, "api": links.api}

@@ -25,6 +25,30 @@ class StuckReason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class StuckVerdict:
+    """What the daemon's watchdog recorded: why an import is stuck, and since when it says so."""
+
+    reason: StuckReason
+    since: datetime
+    """When the watchdog first judged it stuck for this reason (our clock)."""
+
+
+def verdicts_changed(
+    recorded: Mapping[tuple[str, int], StuckVerdict],
+    current: Mapping[tuple[str, int], StuckReason],
+    now: datetime,
+) -> tuple[dict[tuple[str, int], StuckVerdict], set[tuple[str, int]]]:
+    """What to write so that `recorded` says `current`: the verdicts to put (new, or a new
+    reason, since `now`) and the keys to remove (recovered)."""
+    put = {
+        key: StuckVerdict(reason, now)
+        for key, reason in current.items()
+        if key not in recorded or recorded[key].reason is not reason
+    }
+    return put, set(recorded) - set(current)
+
+
+@dataclass(frozen=True, slots=True)
 class StuckThresholds:
     never_started: float = 1800.0
     running_too_long: float = 7200.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
+
+from consumer.errors import ListenError
 
 
 @dataclass
@@ -66,7 +69,14 @@ async def serve(app: web.Application, host: str, port: int) -> AsyncIterator[int
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ListenError(
+            f"cannot listen on {host}:{port} for /metrics ({os.strerror(exc.errno) if exc.errno else exc}): "
+            "set SIS_CONSUMER_METRICS_ADDR to a free host:port"
+        ) from None
     try:
         bound: int = runner.addresses[0][1] if runner.addresses else port
         yield bound

@@ -51,6 +51,18 @@ class Queues:
         }
 
 
+def canvas_send_policy(queue_arn: str) -> str:
+    """The queue policy of deploy/cloudformation.yaml: Canvas's AWS account may send to the queue."""
+    statement = {
+        "Sid": "CanvasLiveEventsSend",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::636161780776:root"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
 @dataclass(frozen=True, slots=True)
 class DropFolder:
     """A versioned bucket whose uploads under `prefix` are notified to `queue_url`."""
@@ -111,6 +123,11 @@ class LocalSqs:
         self._count += 1
         name = name or f"canvas-live-events-sandbox-{self._count}"
         queue_url, dlq_url = self._queue_pair(name, max_receive_count)
+        sqs = self.client()
+        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": canvas_send_policy(arn)})
         return Queues(endpoint_url=self.endpoint_url, queue_url=queue_url, dlq_url=dlq_url)
 
     def create_drop_folder(self, prefix: str = "nightly/", max_receive_count: int = 3) -> DropFolder:

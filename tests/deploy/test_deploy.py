@@ -403,7 +403,7 @@ def test_task_role_is_least_privilege() -> None:
         "sqs:ReceiveMessage",
     ]
     assert by_sid["ConsumeLiveEvents"]["Resource"] == {"Fn::GetAtt": ["LiveEventsQueue", "Arn"]}
-    assert by_sid["DeadLetter"]["Action"] == "sqs:SendMessage"
+    assert sorted(by_sid["DeadLetter"]["Action"]) == ["sqs:GetQueueAttributes", "sqs:SendMessage"]
     assert by_sid["DeadLetter"]["Resource"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     assert by_sid["Store"]["Resource"] == [
         {"Fn::GetAtt": ["StateTable", "Arn"]},
@@ -504,6 +504,14 @@ def test_task_definition_runs_the_daemon_as_designed() -> None:
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
     assert {"QueueUrl", "QueueArn"} <= set(template["Outputs"])
+
+
+def test_the_output_to_paste_into_canvas_data_services_is_the_queue_url() -> None:
+    """Data Services asks for the queue's URL (Ref of a queue); the ARN output must not say otherwise."""
+    outputs = _template()["Outputs"]
+    assert outputs["QueueUrl"]["Value"] == {"Ref": "LiveEventsQueue"}
+    assert "Data Services" in outputs["QueueUrl"]["Description"]
+    assert "Data Services" not in outputs["QueueArn"]["Description"]
 
 
 # ------------------------------------------------------------------ Dockerfile (static)

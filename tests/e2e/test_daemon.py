@@ -81,7 +81,8 @@ def drained(
     # ReceiveMessage takes no lock, so on a busy machine two concurrent long polls can both be
     # handed the same message (SQS is at-least-once too); the daemon then rightly logs and counts
     # a second delivery, which these tests would read as a miscount.
-    daemon = Daemon(queues, tmp_path, SIS_CONSUMER_POLLERS="1")
+    # At debug: redeliveries and late states log there, and each SIS message has its line.
+    daemon = Daemon(queues, tmp_path, SIS_CONSUMER_POLLERS="1", SIS_CONSUMER_LOG_LEVEL="debug")
     try:
         daemon.start()
         wait_until(
@@ -160,6 +161,7 @@ def test_a_token_in_metadata_url_appears_nowhere(drained: tuple[Daemon, Queues, 
 
 
 def test_one_log_line_per_sis_message(drained: tuple[Daemon, Queues, int]) -> None:
+    """One line per SIS message, at debug (duplicates and late states are debug lines)."""
     daemon, _, _ = drained
     daemon.stop()
     lines = [line for line in daemon.log_lines() if str(line["event"]).startswith("sis_batch.")]

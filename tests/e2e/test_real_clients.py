@@ -9,24 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import select
-import signal
-import subprocess
-import time
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
-from consumer.sandbox.local_sqs import Queues
-from tests.support.cli import SIS_CONSUMER
 from tests.support.clients import (
-    Target,
     canvasapi_client,
     contrib_client,
     cron_script,
@@ -35,6 +25,7 @@ from tests.support.clients import (
     curl_restore,
 )
 from tests.support.daemon import Daemon
+from tests.support.sandbox_process import RunningSandbox, running_sandbox
 from tests.support.waiting import wait_until
 
 pytestmark = [
@@ -48,57 +39,10 @@ USERS = b"user_id,login_id,first_name,last_name,email,status\nu1,ada,Ada,Lovelac
 COURSES = b"course_id,short_name,long_name,term_id,status\nC1,C1,Course One,2026FA,active\n"
 
 
-@dataclass(frozen=True, slots=True)
-class RunningSandbox:
-    process: subprocess.Popen[str]
-    described: dict[str, Any]
-
-    @property
-    def account(self) -> dict[str, Any]:
-        first: dict[str, Any] = self.described["accounts"][0]
-        return first
-
-    @property
-    def target(self) -> Target:
-        return Target(self.described["canvas_url"], self.account["id"], self.account["token"])
-
-    @property
-    def queues(self) -> Queues:
-        d = self.described
-        return Queues(d["sqs_endpoint"], d["queue_url"], d["dlq_url"], d["region"])
-
-
-def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"sis-consumer sandbox exited with {process.returncode}")
-        ready, _, _ = select.select([process.stdout], [], [], 0.2)
-        if ready:
-            return process.stdout.readline()
-    raise AssertionError(f"no line from sis-consumer sandbox within {timeout}s")
-
-
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
-    stderr = (tmp_path / "sandbox.err").open("w")
-    process = subprocess.Popen(
-        [SIS_CONSUMER, "sandbox", "--json", "--fates", FATES, "--time-scale", "0.2"],
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        text=True,
-        cwd=tmp_path,
-    )
-    try:
-        yield RunningSandbox(process, json.loads(_first_line(process, timeout=30)))
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        stderr.close()
+    with running_sandbox(tmp_path, FATES) as running:
+        yield running
 
 
 @pytest.fixture

@@ -6,11 +6,15 @@ Each verdict must show in the three places an operator looks: the `canvas_sis_im
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from consumer.errors import CanvasBadRequest
 from consumer.sandbox.knobs import Knobs
 from consumer.submit import ImportOptions
+from tests.support.cli import clean_env, run_cli
 from tests.support.daemon import Daemon
 from tests.support.fixtures import CanvasFactory, DaemonFactory
 from tests.support.reconcile import GAUGE_INTERVAL, LOADED, SLACK, lines, one, submit_import
@@ -23,6 +27,21 @@ WINDOW = LOADED * (STUCK_AFTER + 2 * GAUGE_INTERVAL + SLACK)
 """The threshold, then the next watchdog tick and a scrape (on a busy machine)."""
 
 
+def listed_stuck(daemon: Daemon) -> list[dict[str, Any]]:
+    """`sis-consumer imports --stuck --json` from a shell that has only the store's location: its
+    own (default, 30 min and more) thresholds would judge nothing stuck; the daemon's verdicts show."""
+    run = run_cli(
+        "imports",
+        "--stuck",
+        "--json",
+        env=clean_env(SIS_CONSUMER_STORE=f"sqlite:///{daemon.db}"),
+        cwd=daemon.workdir,
+    )
+    assert run.returncode == 0, run.output
+    listed: list[dict[str, Any]] = json.loads(run.stdout)
+    return listed
+
+
 def flagged(daemon: Daemon, batch: int, reason: str) -> None:
     """Wait for the gauge, then check the listing and the log say the same."""
     wait_until(
@@ -31,6 +50,8 @@ def flagged(daemon: Daemon, batch: int, reason: str) -> None:
         what=f"canvas_sis_imports_stuck{{reason={reason!r}}}",
     )
     assert daemon.sample("canvas_sis_imports_stuck") == 1
+    listed = wait_until(lambda: listed_stuck(daemon), timeout=WINDOW, what="the verdict in the store")
+    assert [(v["sis_batch_id"], v["stuck"]) for v in listed] == [(batch, reason)]
     assert one(daemon.imports(), batch)["stuck"] == reason
     logged = wait_until(lambda: lines(daemon, "import.stuck", batch), timeout=WINDOW, what="import.stuck")
     assert [line["reason"] for line in logged] == [reason]
@@ -125,6 +146,7 @@ def test_a_stuck_import_that_recovers_logs_once_each_way(
     canvas.wait_for_state(batch, "imported")
     wait_until(lambda: lines(daemon, "import.recovered", batch), timeout=WINDOW, what="import.recovered")
     assert daemon.sample("canvas_sis_imports_stuck") == 0
+    wait_until(lambda: listed_stuck(daemon) == [], timeout=WINDOW, what="the verdict gone from the store")
     assert daemon.stop() == 0
     assert [line["reason"] for line in lines(daemon, "import.stuck", batch)] == ["never_started"]
     assert [line["was"] for line in lines(daemon, "import.recovered", batch)] == ["never_started"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from consumer.commands.submit_help import EXIT_USAGE
 from consumer.sandbox.canvas import SimulatedCanvas
 from tests.support.cli import cli
 from tests.support.sis_files import canvas_env, sis_file
@@ -24,8 +25,8 @@ async def test_a_bad_wait_option_is_a_usage_error_before_any_request(
         "submit", str(path), "--wait", option, value, env=canvas_env(canvas, tmp_path / "s.db"), cwd=tmp_path
     )
 
-    assert run.returncode == 2, run.output
-    assert run.stderr.startswith(f"sis-consumer: {option}: ")
+    assert run.returncode == EXIT_USAGE, run.output
+    assert f"sis-consumer submit: error: argument {option}: " in run.stderr
     assert "Traceback" not in run.output
     assert canvas.requests == []
     assert canvas.imports == {}

@@ -51,7 +51,7 @@ def test_a_cli_submission_ends_submitted_with_the_file_sha256(
 ) -> None:
     path = sis_file(tmp_path, "nightly.zip")
 
-    run = run_cli("submit", str(path), env=daemon.env, cwd=tmp_path)
+    run = run_cli("submit", str(path), "--json", env=daemon.env, cwd=tmp_path)
 
     assert run.returncode == 0, run.output
     batch = int(json.loads(run.stdout)["id"])

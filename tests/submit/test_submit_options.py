@@ -183,7 +183,9 @@ async def test_the_file_and_its_inferred_extension_reach_the_post(
 async def test_cli_raw_upload_sends_the_file_as_the_body(canvas: SimulatedCanvas, tmp_path: Path) -> None:
     path = sis_file(tmp_path, "nightly.zip")
 
-    run = await cli("submit", str(path), "--raw", env=canvas_env(canvas, tmp_path / "s.db"), cwd=tmp_path)
+    run = await cli(
+        "submit", str(path), "--raw", "--json", env=canvas_env(canvas, tmp_path / "s.db"), cwd=tmp_path
+    )
 
     assert run.returncode == 0, run.output
     post = canvas.requests[-1]

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from consumer.adapters.canvas import open_canvas
+from consumer.adapters.store_sqlite import open_sqlite
+from consumer.config import Secret
+from consumer.core.states import State
+from consumer.core.tracker import Observation
+from consumer.ports import SystemClock
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Outcome
+from consumer.sandbox.local_sqs import free_port
+from consumer.submit import Submitted, wait_for_finish
 from tests.support.canvas_thread import CanvasThread
 from tests.support.cli import cli, run_cli
 from tests.support.daemon import Daemon
 from tests.support.reconcile import FAST
+from tests.support.records import ACCOUNT
 from tests.support.sis_files import ACCOUNT_ID, canvas_env, sis_file
 from tests.support.waiting import wait_until
 
 MESSAGES = 2
-WAIT = ("--wait", "--timeout", "20s", "--api-interval", "100ms")
+WAIT = ("--wait", "--timeout", "20s", "--api-interval", "100ms", "--json")
 
 
 def show_requests(canvas: SimulatedCanvas, import_id: int) -> int:
@@ -48,13 +58,13 @@ async def test_wait_without_a_daemon_exits_with_the_outcome_learned_from_the_api
     [imp] = canvas.imports.values()
     assert imp.workflow_state == outcome
     assert show_requests(canvas, imp.id) >= 1  # no daemon: only the API could tell
-    summary = json.loads(run.stdout)
-    assert (int(summary["id"]), summary["workflow_state"]) == (imp.id, outcome)
-    assert (summary["warning_count"], summary["error_count"]) == (warnings, errors)
-    assert len(summary["first_warnings"]) == warnings
-    assert len(summary["first_errors"]) == errors
-    assert isinstance(summary["counts"], dict)
-    assert summary["counts"].get("users", 0) == (0 if outcome == "aborted" else 2)  # the CSV's two rows
+    sis_import = json.loads(run.stdout)  # --json: Canvas's whole SisImport
+    assert (int(sis_import["id"]), sis_import["workflow_state"]) == (imp.id, outcome)
+    counts = (sis_import.get("data") or {}).get("counts") or {}
+    assert (counts.get("warning_count", 0), counts.get("error_count", 0)) == (warnings, errors)
+    assert len(sis_import.get("processing_warnings") or []) == warnings
+    assert len(sis_import.get("processing_errors") or []) == errors
+    assert counts.get("users", 0) == (0 if outcome == "aborted" else 2)  # the CSV's two rows
 
 
 async def test_wait_exits_3_when_the_import_does_not_finish_in_time(
@@ -71,6 +81,7 @@ async def test_wait_exits_3_when_the_import_does_not_finish_in_time(
         "1s",
         "--api-interval",
         "200ms",
+        "--json",
         env=canvas_env(canvas, tmp_path / "s.db"),
         cwd=tmp_path,
     )
@@ -98,14 +109,15 @@ def test_wait_with_a_daemon_learns_the_finish_from_the_store(
         "30s",
         "--api-interval",
         "1h",
+        "--json",
         env=daemon.env,
         cwd=tmp_path,
     )
 
     assert run.returncode == 2, run.output
-    summary = json.loads(run.stdout)
-    assert summary["workflow_state"] == "imported_with_messages"
-    assert summary["warning_count"] == MESSAGES
+    sis_import = json.loads(run.stdout)
+    assert sis_import["workflow_state"] == "imported_with_messages"
+    assert sis_import["data"]["counts"]["warning_count"] == MESSAGES
 
 
 def test_a_finish_only_submit_wait_saw_is_counted_once_by_the_running_daemon(
@@ -149,3 +161,26 @@ def test_a_finish_only_submit_wait_saw_is_counted_once_by_the_running_daemon(
         assert daemon.sample("canvas_sis_imports_finished_total", origin="submitted") == 1
     finally:
         daemon.close()
+
+
+async def test_the_state_followed_is_the_store_s_when_canvas_cannot_be_asked_at_the_end(
+    tmp_path: Path,
+) -> None:
+    """The daemon recorded `importing`; when waiting stops Canvas is unreachable: the latest state
+    known is the store's, not the POST's answer (`created`) of long ago."""
+    now = datetime.now(UTC)
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    async with (
+        open_sqlite(tmp_path / "s.db") as store,
+        open_canvas(unreachable, Secret("1~token"), attempts=1) as canvas,
+    ):
+        await store.apply(Observation(ACCOUNT, 7, State.IMPORTING, now, source="event", account_id="1"), now)
+        submitted = Submitted(1, ACCOUNT, "1", {"id": "7", "workflow_state": "created"})
+
+        followed = await wait_for_finish(
+            submitted, canvas=canvas, store=store, clock=SystemClock(), give_up_after=0.2, api_interval=3600
+        )
+
+    assert followed.outcome is None
+    assert followed.state is State.IMPORTING
+    assert followed.sis_import["workflow_state"] == "created"  # what Canvas last said, kept as it was

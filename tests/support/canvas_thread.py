@@ -1,6 +1,6 @@
 """The simulated Canvas on its own event loop, in a thread, next to the real daemon process.
 
-The e2e `Daemon` helper waits synchronously (`tests.waiting.wait_until`): a simulated Canvas on the
+The e2e `Daemon` helper waits synchronously (`tests.support.waiting.wait_until`): a simulated Canvas on the
 test's own loop would freeze during those waits, so it gets a loop of its own. Everything that
 touches it goes through `run` (a coroutine) or `read` (a function), both executed on its loop.
 """

@@ -134,10 +134,28 @@ def test_help_works(command: list[str], tmp_path: Path) -> None:
 
 
 def test_imports_json_on_an_empty_store_prints_an_empty_array(tmp_path: Path) -> None:
-    result = sis_consumer("imports", "--json", cwd=tmp_path, **store_env(tmp_path / "state.db"))
+    env = store_env(tmp_path / "state.db")
+    assert sis_consumer("store", "init", cwd=tmp_path, **env).returncode == 0
+
+    result = sis_consumer("imports", "--json", cwd=tmp_path, **env)
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+def test_imports_refuses_a_store_that_does_not_exist_and_creates_none(tmp_path: Path) -> None:
+    """A mistyped path must not look like an empty store: exit 2, one line naming the variable."""
+    missing = tmp_path / "typo" / "state.db"
+
+    result = sis_consumer("imports", cwd=tmp_path, **store_env(missing))
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert "SIS_CONSUMER_STORE" in line
+    assert str(missing) in line
+    assert "does not exist" in line
+    assert not missing.parent.exists()
 
 
 async def seed(path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from consumer.config import DEFAULT_STORE, Secret, Settings, from_env
+from consumer.config import DEFAULT_STORE, Secret, Settings, from_env, known_variables, warnings
 from consumer.errors import ConfigError
 
 TOKEN = "7~Zq8dXk2PLmN4vB6rT1yU3wE5sA9fG0hJcK"
@@ -200,10 +200,86 @@ def test_a_bad_metrics_addr_is_an_error_naming_the_variable(addr: str) -> None:
     assert line.startswith("SIS_CONSUMER_METRICS_ADDR:")
 
 
-def test_accounts_allowlist_is_a_comma_separated_set() -> None:
-    settings = from_env({"SIS_CONSUMER_ACCOUNTS": " uuid-a, uuid-b,,uuid-a ,uuid-c "})
+UUID_A = "VicYj3cu5BIFpoZhDVU4DZumnlBrWi1grgJEzADs"
+UUID_B = "Q2xnZXh9aHrHrxJqC2f8w5pTAm0LbVwAsKGu4hZd"
 
-    assert settings.accounts == frozenset({"uuid-a", "uuid-b", "uuid-c"})
+
+def test_accounts_allowlist_is_a_comma_separated_set() -> None:
+    settings = from_env({"SIS_CONSUMER_ACCOUNTS": f" {UUID_A}, {UUID_B},,{UUID_A} "})
+
+    assert settings.accounts == frozenset({UUID_A, UUID_B})
+
+
+@pytest.mark.parametrize("account", ["1", "21070000000000001", "sis_account_id:MAIN", UUID_A[:-1]])
+def test_an_account_that_is_not_a_root_account_uuid_is_an_error(account: str) -> None:
+    """Live Events carry the 40-character UUID: with a local id listed, every event is rejected."""
+    (line,) = problems({"SIS_CONSUMER_ACCOUNTS": f"{UUID_A},{account}"})
+
+    assert line.startswith("SIS_CONSUMER_ACCOUNTS:")
+    assert repr(account) in line
+    assert "UUID" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/canvas-live-events.fifo"),
+        ("DLQ_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/canvas-live-events-dlq.fifo"),
+        ("INTAKE_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/sis-intake.fifo"),
+    ],
+)
+def test_a_fifo_queue_is_an_error(name: str, url: str) -> None:
+    env = {f"SIS_CONSUMER_{name}": url, "AWS_REGION": "us-east-1"}
+    if name == "INTAKE_QUEUE_URL":
+        env |= {"SIS_CONSUMER_INTAKE_RULES": 'rules = [{prefix = "n/"}]', "SIS_CONSUMER_CANVAS_URL": CANVAS}
+        env |= {"SIS_CONSUMER_CANVAS_TOKEN": TOKEN}
+
+    (line,) = problems(env)
+
+    assert line.startswith(f"SIS_CONSUMER_{name}:")
+    assert "FIFO" in line
+    assert "standard" in line
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("arn:aws:sqs:us-east-1:123456789012:canvas-live-events-prod", "the queue's ARN"),
+        ("https://sqs.us-east-1.amazonaws.com/", "is not a queue URL"),
+    ],
+)
+def test_a_queue_arn_or_a_url_without_a_queue_is_an_error(url: str, says: str) -> None:
+    (line,) = problems({"SIS_CONSUMER_QUEUE_URL": url, "AWS_REGION": "us-east-1"})
+
+    assert line.startswith("SIS_CONSUMER_QUEUE_URL:")
+    assert says in line
+
+
+def test_a_misspelled_variable_is_warned_about_with_the_closest_name() -> None:
+    env = {"SIS_CONSUMER_CANVAS_TOKEN_FILES": "/run/secrets/token", "SIS_CONSUMER_COLOUR": "blue"}
+
+    found = warnings(env, from_env(env))
+
+    assert found == [
+        "SIS_CONSUMER_CANVAS_TOKEN_FILES is not a setting of sis-consumer and is ignored: "
+        "did you mean SIS_CONSUMER_CANVAS_TOKEN_FILE?",
+        "SIS_CONSUMER_COLOUR is not a setting of sis-consumer and is ignored",
+    ]
+
+
+def test_every_variable_the_settings_read_is_known() -> None:
+    assert {"SIS_CONSUMER_QUEUE_URL", "SIS_CONSUMER_STUCK_SILENT", "SIS_CONSUMER_INTAKE_RULES_FILE"} <= (
+        known_variables()
+    )
+    assert warnings({"SIS_CONSUMER_QUEUE_URL": QUEUE}, from_env({"SIS_CONSUMER_QUEUE_URL": QUEUE})) == []
+
+
+def test_a_queue_canvas_would_not_deliver_to_is_warned_about() -> None:
+    queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/sis-events"
+
+    [warning] = warnings({}, from_env({"SIS_CONSUMER_QUEUE_URL": queue}))
+
+    assert "canvas-live-events" in warning
 
 
 def test_stall_after_must_exceed_the_long_poll_by_more_than_ten_seconds() -> None:
@@ -339,7 +415,7 @@ def test_the_canvas_timeout_is_a_duration() -> None:
 
 
 # ------------------------------------------------------------------ success expectations
-A, B = "acct-a-uuid", "acct-b-uuid"
+A, B = UUID_A, UUID_B
 
 
 def test_expected_successes_are_per_account() -> None:
