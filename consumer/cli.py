@@ -23,7 +23,7 @@ from consumer.config import warnings as config_warnings
 from consumer.core.resolve import RESOLUTIONS, Unresolvable, resolution
 from consumer.core.states import State
 from consumer.errors import ConfigError, ConsumerError
-from consumer.observability import logging as logs
+from consumer.observability import logs
 from consumer.probe import Status
 from consumer.probe import probe as probe_all
 from consumer.stores import copy_store, init_store, open_store

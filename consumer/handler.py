@@ -28,7 +28,7 @@ from consumer.core.tracker import (
     Verdict,
 )
 from consumer.errors import StoreUnavailable
-from consumer.observability.logging import redact_text
+from consumer.observability.logs import redact_text
 from consumer.observability.metrics import Metrics
 from consumer.ports import Clock, ImportStore
 

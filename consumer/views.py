@@ -11,7 +11,7 @@ from consumer.core.states import State, is_at_rest
 from consumer.core.stuck import StuckVerdict
 from consumer.core.submission import SourceObject, Submission
 from consumer.core.tracker import ImportRecord
-from consumer.observability.logging import redact_text
+from consumer.observability.logs import redact_text
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -28,7 +28,7 @@ from consumer.adapters.sqlite_schema import BUSY_SECONDS, connect
 from consumer.adapters.store_sqlite import SqliteStore
 from consumer.core.events import OtherEvent, SisBatchEvent, Undecodable, decode
 from consumer.handler import MessageHandler
-from consumer.observability.logging import processors
+from consumer.observability.logs import processors
 from consumer.observability.metrics import Metrics
 from tests.support.fuzz_bodies import ACCOUNTS, START
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from consumer.observability import logging as logs
-from consumer.observability.logging import LONGEST_VALUE, fit, for_people
+from consumer.observability import logs
+from consumer.observability.logs import LONGEST_VALUE, fit, for_people
 
 UUID = "a7zVUI7vnXgmCxLYSvqK9vVsP9Q3Z8tHaOz6xKcC"
 TOKEN = "7~Zq8dXk2PLmN4vB6rT1yU3wE5sA9fG0hJcKx7Lw"

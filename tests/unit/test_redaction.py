@@ -1,4 +1,4 @@
-"""`consumer.observability.logging`: no token ever reaches a log line."""
+"""`consumer.observability.logs`: no token ever reaches a log line."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import structlog
 
-from consumer.observability import logging as logs
-from consumer.observability.logging import REDACTED, redact, redact_text, redact_value
+from consumer.observability import logs
+from consumer.observability.logs import REDACTED, redact, redact_text, redact_value
 
 TOKEN = "7~Zq8dXk2PLmN4vB6rT1yU3wE5sA9fG0hJcKx7Lw"
 BASE = "https://school.instructure.com/api/v1/accounts/1/sis_imports"
