@@ -19,7 +19,7 @@ from consumer.commands import imports as imports_command
 from consumer.commands import submit as submit_command
 from consumer.commands import submit_help
 from consumer.config import Settings, from_env
-from consumer.config import warnings as config_warnings
+from consumer.config_warnings import warnings as config_warnings
 from consumer.core.resolve import RESOLUTIONS, Unresolvable, resolution
 from consumer.core.states import State
 from consumer.errors import ConfigError, ConsumerError

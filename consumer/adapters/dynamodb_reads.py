@@ -26,6 +26,7 @@ from consumer.adapters.dynamodb_schema import (
 )
 from consumer.core.learned import HISTORY_SIZE, AccountHistory
 from consumer.core.states import State
+from consumer.core.stuck import StuckReason, StuckVerdict
 from consumer.core.tracker import ImportRecord
 from consumer.ports import JournalEntry
 
@@ -151,3 +152,17 @@ class DynamoReads:
             KeyConditionExpression=f"{attribute} = :p",
             ExpressionAttributeValues={":p": s(PRESENT)},
         )
+
+    async def stuck(self) -> dict[tuple[str, int], StuckVerdict]:
+        query = self.db.pages(
+            "Query",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": w.STUCK},
+            ConsistentRead=True,
+        )
+        return {
+            (i["account"]["S"], int(i["sis_batch_id"]["N"])): StuckVerdict(
+                StuckReason(i["reason"]["S"]), datetime.fromisoformat(i["since"]["S"])
+            )
+            async for i in query
+        }

@@ -44,7 +44,7 @@ from consumer.adapters.dynamodb_schema import (
 from consumer.core.correlate import creator, join_answer, join_event, wants_submission
 from consumer.core.learned import run_of
 from consumer.core.outbox import Claimed, decode_effects
-from consumer.core.stuck import StuckReason, StuckVerdict, verdicts_changed
+from consumer.core.stuck import StuckReason, verdicts_changed
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import Applied, ImportRecord, Observation, Origin, apply, worth_journaling
 from consumer.errors import AlreadySubmitted, StoreUnavailable
@@ -329,20 +329,6 @@ class DynamoStore(DynamoReads):
         writes += [{"Put": {"Item": w.stuck_item(*key, verdict)}} for key, verdict in put.items()]
         for write in writes:  # a handful at most; after a failure the watchdog saves them all again
             await self.db.write([write])
-
-    async def stuck(self) -> dict[tuple[str, int], StuckVerdict]:
-        query = self.db.pages(
-            "Query",
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": w.STUCK},
-            ConsistentRead=True,
-        )
-        return {
-            (i["account"]["S"], int(i["sis_batch_id"]["N"])): StuckVerdict(
-                StuckReason(i["reason"]["S"]), datetime.fromisoformat(i["since"]["S"])
-            )
-            async for i in query
-        }
 
     # -- results ---------------------------------------------------------------------------------
 

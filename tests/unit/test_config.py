@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from consumer.config import DEFAULT_STORE, Secret, Settings, from_env, known_variables, warnings
+from consumer.config import DEFAULT_STORE, Secret, Settings, from_env
+from consumer.config_warnings import known_variables, warnings
 from consumer.errors import ConfigError
 
 TOKEN = "7~Zq8dXk2PLmN4vB6rT1yU3wE5sA9fG0hJcK"
