@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
@@ -29,6 +29,10 @@ RequestHook = Callable[[str, str], None]
 _RETRIED_IN_TRANSACTIONS = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 )
+
+
+ATTEMPTS: Final = 8
+"""Reads and re-applies after a conflict before a change is given up (and its message retried)."""
 
 
 class Conflict(Exception):

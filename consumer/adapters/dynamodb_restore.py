@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from consumer.adapters import dynamodb_writes as w
-from consumer.adapters.dynamodb_io import Conflict, Dynamo
+from consumer.adapters.dynamodb_io import ATTEMPTS, Conflict, Dynamo
 from consumer.adapters.dynamodb_schema import PRESENT, import_key, n, record_item, s, submission_item, ts
 from consumer.core.learned import Run, run_of
 from consumer.core.tracker import ImportRecord
@@ -55,7 +55,7 @@ async def remember_runs(db: Dynamo, account: str, runs: Sequence[Run]) -> None:
     """Merge successful runs into the account's history (`store copy`): read, merge, write if
     unchanged since; a second copy changes nothing."""
     key = w.account_key(account)
-    for _ in range(8):
+    for _ in range(ATTEMPTS):
         write = w.rewritten(account, await db.get(key), runs)
         if write is None:
             return

@@ -23,10 +23,10 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from consumer.adapters import dynamodb_writes as w
-from consumer.adapters.dynamodb_io import Conflict, Dynamo, RequestHook, open_dynamo
+from consumer.adapters.dynamodb_io import ATTEMPTS, Conflict, Dynamo, RequestHook, open_dynamo
 from consumer.adapters.dynamodb_reads import DynamoReads
 from consumer.adapters.dynamodb_schema import (
     PRESENT,
@@ -49,9 +49,6 @@ from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import Applied, ImportRecord, Observation, Origin, apply, worth_journaling
 from consumer.errors import AlreadySubmitted, StoreUnavailable
 from consumer.ports import LeaseToken
-
-ATTEMPTS: Final = 8
-"""Reads and re-applies after a conflict before a change is given up (and its message retried)."""
 
 
 class DynamoStore(DynamoReads):
