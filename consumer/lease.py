@@ -75,7 +75,12 @@ class Leadership:
             # Only the store's errors are survived: the deadline decides what they cost. A bug
             # ends the daemon rather than leave it leading, or not, on a lease it cannot reason about.
             await every(
-                self._duration / 3, self._tick, stop, failed="lease.step_failed", survive=(ConsumerError,)
+                self._duration / 3,
+                self._tick,
+                stop,
+                failed="lease.step_failed",
+                survive=(ConsumerError,),
+                lease=self._name,
             )
         finally:
             await self.release()

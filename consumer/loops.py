@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 
@@ -24,13 +25,15 @@ async def every(
     *,
     failed: str,
     survive: tuple[type[Exception], ...] = (Exception,),
+    **context: Any,
 ) -> None:
     """Run `tick`, then pause `interval`, until `stop`. A tick that raises one of `survive` is
-    logged as the event `failed` and the loop goes on: one bad tick must not end a loop that the
-    daemon's health depends on. Anything else ends the loop (and with it the daemon: exit 70)."""
+    logged as the event `failed` (with `context`) and the loop goes on: one bad tick must not end
+    a loop that the daemon's health depends on. Anything else ends the loop (and with it the
+    daemon: exit 70)."""
     while not stop.is_set():
         try:
             await tick()
         except survive as exc:
-            log.warning(failed, error=f"{type(exc).__name__}: {exc}")
+            log.warning(failed, error=f"{type(exc).__name__}: {exc}", **context)
         await pause(stop, interval)

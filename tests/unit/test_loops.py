@@ -12,7 +12,7 @@ from consumer.errors import StoreUnavailable
 from consumer.loops import every, pause
 
 
-async def test_a_failed_tick_is_logged_and_the_loop_goes_on() -> None:
+async def test_a_failed_tick_is_logged_with_its_context_and_the_loop_goes_on() -> None:
     stop = asyncio.Event()
     ticks = 0
 
@@ -24,10 +24,12 @@ async def test_a_failed_tick_is_logged_and_the_loop_goes_on() -> None:
         stop.set()
 
     with capture_logs() as logs:
-        await asyncio.wait_for(every(0.001, tick, stop, failed="thing.tick_failed"), 5)
+        await asyncio.wait_for(every(0.001, tick, stop, failed="thing.tick_failed", lease="reconciler"), 5)
 
     assert ticks == 2
-    assert [(e["event"], e["error"]) for e in logs] == [("thing.tick_failed", "RuntimeError: store hiccup")]
+    assert [(e["event"], e["error"], e["lease"]) for e in logs] == [
+        ("thing.tick_failed", "RuntimeError: store hiccup", "reconciler")
+    ]
 
 
 async def test_an_error_outside_the_survived_ones_ends_the_loop() -> None:
