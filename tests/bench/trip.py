@@ -1,6 +1,10 @@
-"""One message's trip through the daemon's code: which `consumer` functions one SIS event runs in
-`MessageHandler.handle` (a real SQLite store, metrics and the JSON log line), in how many modules,
-changing module how often. A structural figure for docs/architecture.md, not a timing.
+"""One message's trip through the daemon's code, from ReceiveMessage to DeleteMessageBatch: which
+`consumer` functions one SIS event runs, in how many modules, changing module how often.
+
+The real `Worker` (one poller) and SQS adapter on moto's SQS server, the real `MessageHandler` on a
+SQLite store, metrics and the JSON log line. The import's first event is handled before the trace
+starts, so the traced one is the common case: a later event of a known import. A structural figure
+for docs/architecture.md, not a timing.
 
     .venv/bin/python -m tests.bench.trip [-v]
 """
@@ -8,9 +12,13 @@ changing module how often. A structural figure for docs/architecture.md, not a t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
@@ -18,43 +26,89 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from consumer.ack import Message
+from consumer.ack import Message, Outcome
+from consumer.adapters.sqs import SqsQueue, open_queue
 from consumer.adapters.store_sqlite import open_sqlite
 from consumer.handler import MessageHandler
+from consumer.observability.http import Health
 from consumer.observability.metrics import Metrics
 from consumer.ports import SystemClock
+from consumer.sandbox.local_sqs import LocalSqs, Queues
+from consumer.worker import PollSettings, Worker
 from tests.bench.micro import logs_to_devnull
 from tests.support.live_events import AT, sis_event
 
 Call = tuple[str, str]
 
 
-async def _trace() -> list[Call]:
-    calls: list[Call] = []
+class _Once:
+    """The real handler, stopping the worker once it has handled one message."""
+
+    def __init__(self, handler: MessageHandler, stop: asyncio.Event) -> None:
+        self._handler = handler
+        self._stop = stop
+
+    async def handle(self, message: Message) -> Outcome:
+        outcome = await self._handler.handle(message)
+        self._stop.set()
+        return outcome
+
+
+@contextmanager
+def _profiled(calls: list[Call]) -> Iterator[None]:
+    # A coroutine resumed after an await is reported as a "call" again: count each frame once.
+    started: dict[int, FrameType] = {}
 
     def profile(frame: FrameType, event: str, _arg: Any) -> None:
         module = frame.f_globals.get("__name__", "")
-        if event == "call" and module.startswith("consumer."):
+        if event == "call" and module.startswith("consumer.") and id(frame) not in started:
+            started[id(frame)] = frame  # kept alive, so that its id is not reused
             calls.append((module, frame.f_code.co_qualname))
 
+    sys.setprofile(profile)
+    try:
+        yield
+    finally:
+        sys.setprofile(None)
+
+
+def _worker(queue: SqsQueue, handler: MessageHandler, metrics: Metrics) -> tuple[Worker, asyncio.Event]:
+    stop = asyncio.Event()
+    settings = PollSettings(pollers=1, wait_seconds=2, visibility_timeout=30)
+    return Worker(queue, _Once(handler, stop), settings, metrics, Health(stall_after=60)), stop
+
+
+async def _trace(queues: Queues, local: LocalSqs) -> list[Call]:
+    calls: list[Call] = []
+    sqs = local.client()
+    first = sis_event(sis_batch_id=77, state="created")
+    later = sis_event(sis_batch_id=77, state="importing", at=AT + timedelta(minutes=1))
     with tempfile.TemporaryDirectory() as tmp:
-        async with open_sqlite(Path(tmp) / "state.db") as store:
-            handler = MessageHandler(store, Metrics(CollectorRegistry()), SystemClock(), frozenset())
-            await handler.handle(Message("m1", "r1", sis_event(sis_batch_id=77, state="created")))
-            # Built before the trace starts: only the handling is traced.
-            later = sis_event(sis_batch_id=77, state="importing", at=AT + timedelta(minutes=1))
-            message = Message("m2", "r2", later)
-            sys.setprofile(profile)
-            try:
-                await handler.handle(message)
-            finally:
-                sys.setprofile(None)
+        async with (
+            open_sqlite(Path(tmp) / "state.db") as store,
+            open_queue(
+                queues.queue_url, queues.dlq_url, region=queues.region, pool_size=2, hook=lambda *_: None
+            ) as queue,
+        ):
+            metrics = Metrics(CollectorRegistry())
+            handler = MessageHandler(store, metrics, SystemClock(), frozenset())
+            for body, traced in ((first, False), (later, True)):
+                sqs.send_message(QueueUrl=queues.queue_url, MessageBody=body)
+                worker, stop = _worker(queue, handler, metrics)
+                with _profiled(calls) if traced else contextlib.nullcontext():
+                    await worker.run(stop)
+    left = sqs.get_queue_attributes(QueueUrl=queues.queue_url, AttributeNames=["All"])["Attributes"]
+    if left["ApproximateNumberOfMessages"] != "0" or left["ApproximateNumberOfMessagesNotVisible"] != "0":
+        raise SystemExit(f"the message was not deleted: {left}")
     return calls
 
 
 def main() -> None:
     logs_to_devnull()
-    calls = asyncio.run(_trace())
+    with LocalSqs() as local:
+        queues = local.create_queues()
+        os.environ.update(queues.env())
+        calls = asyncio.run(_trace(queues, local))
     modules = list(dict.fromkeys(m for m, _ in calls))
     changes = sum(1 for a, b in itertools.pairwise(calls) if a[0] != b[0])
     print(
