@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Final, Protocol
 
 
@@ -18,6 +19,8 @@ class Message:
     receipt_handle: str
     body: str
     receive_count: int = 1
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """When ReceiveMessage returned it: the handler's "now" (first seen, delivery latency)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,7 +144,7 @@ async def serve(
             on_ready(port)
 
         leader = leader_for(store, owner, settings, on_change=metrics.leader.set)
-        handler = MessageHandler(store, metrics, clock, settings.accounts)
+        handler = MessageHandler(store, metrics, settings.accounts)
         worker = Worker(
             queue,
             handler,

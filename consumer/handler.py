@@ -30,7 +30,7 @@ from consumer.core.tracker import (
 from consumer.errors import StoreUnavailable
 from consumer.observability.logs import redact_text
 from consumer.observability.metrics import Metrics
-from consumer.ports import Clock, ImportStore
+from consumer.ports import ImportStore
 
 log = structlog.get_logger("sis_consumer.handler")
 
@@ -53,15 +53,14 @@ def observation(event: SisBatchEvent) -> Observation:
 
 
 class MessageHandler:
-    def __init__(self, store: ImportStore, metrics: Metrics, clock: Clock, accounts: frozenset[str]) -> None:
+    def __init__(self, store: ImportStore, metrics: Metrics, accounts: frozenset[str]) -> None:
         self._store = store
         self._metrics = metrics
-        self._clock = clock
         self._accounts = accounts
         # The hot path: most messages are other Live Events; skip the label lookup for them.
         self._ignored = metrics.events.labels("other", "ignored")
         self.last_event_at: datetime | None = None
-        """When the latest SIS event was received (our clock)."""
+        """When the latest SIS event was received."""
 
     async def handle(self, message: Message) -> Outcome:
         """What to do with the message. Never raises."""
@@ -114,7 +113,7 @@ class MessageHandler:
             self._metrics.events.labels(event.name, "rejected").inc()
             log.info("sis_batch.rejected", reason="account not in SIS_CONSUMER_ACCOUNTS", **context)
             return ACK
-        now = self._clock.now()
+        now = message.received_at
         untrue = too_far_ahead(event, now)
         if untrue is not None:
             return self._invalid(message, Undecodable(f"{event.name}: {untrue}", event.name))

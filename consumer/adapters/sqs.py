@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aiobotocore.config import AioConfig
@@ -25,13 +26,14 @@ RequestHook = Callable[[str, str], None]
 """Called with (operation, result) after every SQS call: `ok` or an error code."""
 
 
-def _message(raw: MessageTypeDef) -> Message:
+def _message(raw: MessageTypeDef, received_at: datetime) -> Message:
     attrs = raw.get("Attributes", {})
     return Message(
         message_id=raw.get("MessageId", ""),
         receipt_handle=raw.get("ReceiptHandle", ""),
         body=raw.get("Body", ""),
         receive_count=int(attrs.get("ApproximateReceiveCount", "1")),
+        received_at=received_at,
     )
 
 
@@ -85,7 +87,8 @@ class SqsQueue:
             self._hook("ReceiveMessage", _error_code(exc))
             raise QueueError(f"ReceiveMessage: {exc}") from exc
         self._hook("ReceiveMessage", "ok")
-        return [_message(m) for m in response.get("Messages", [])]
+        received_at = datetime.now(UTC)
+        return [_message(m, received_at) for m in response.get("Messages", [])]
 
     async def delete(self, messages: Sequence[Message]) -> list[Message]:
         """Delete in one call; returns the messages that could not be deleted."""

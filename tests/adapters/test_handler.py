@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from consumer.ack import DeadLetter, Message, Outcome, Retry
+from consumer.ack import ACK, DeadLetter, Message, Outcome, Retry
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.core.tracker import Applied, Observation
 from consumer.handler import GIVE_UP_AFTER, MessageHandler
 from consumer.observability.metrics import Metrics
-from consumer.ports import SystemClock
 from tests.support.live_events import sis_event
 from tests.support.records import ACCOUNT, T0
 
@@ -29,8 +28,9 @@ class Rig:
         labels = {"kind": kind, "result": "invalid"}
         return self.registry.get_sample_value("sis_consumer_events_total", labels) or 0.0
 
-    async def receive(self, body: str, receive_count: int) -> Outcome:
-        return await self.handler.handle(Message("m-1", f"receipt-{receive_count}", body, receive_count))
+    async def receive(self, body: str, receive_count: int, at: datetime | None = None) -> Outcome:
+        message = Message("m-1", f"receipt-{receive_count}", body, receive_count)
+        return await self.handler.handle(message if at is None else replace(message, received_at=at))
 
 
 class BrokenStore(SqliteStore):
@@ -48,7 +48,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 def rig_for(store: SqliteStore) -> Rig:
     registry = CollectorRegistry()
-    return Rig(MessageHandler(store, Metrics(registry), SystemClock(), frozenset()), registry)
+    return Rig(MessageHandler(store, Metrics(registry), frozenset()), registry)
 
 
 SIS_EVENT = sis_event(account_uuid=ACCOUNT, account_id=1, sis_batch_id=7, state="importing", at=T0)
@@ -110,3 +110,18 @@ async def test_an_event_from_the_far_future_is_dead_lettered_and_sets_no_last_su
         )
         is None
     )
+
+
+async def test_an_event_is_judged_and_timed_by_when_its_message_was_received(store: SqliteStore) -> None:
+    """ "Ahead of our clock" and the delivery latency are measured from the message's receipt."""
+    rig = rig_for(store)
+    body = sis_event(account_uuid=ACCOUNT, account_id=1, sis_batch_id=9, state="created", at=T0)
+    early = await rig.receive(body, 1, at=T0 - timedelta(days=2))
+
+    outcome = await rig.receive(body, 2, at=T0 + timedelta(seconds=42))
+
+    assert isinstance(early, DeadLetter)
+    assert outcome == ACK
+    (record,) = await store.records()
+    assert record.first_seen_at == T0 + timedelta(seconds=42)
+    assert rig.registry.get_sample_value("sis_consumer_event_delivery_seconds_sum") == 42.0

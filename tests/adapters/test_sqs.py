@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -83,6 +84,16 @@ async def test_receive_returns_body_and_receive_count(queue: SqsQueue, raw: SQSC
     assert message.body == '{"hello": "world"}'
     assert message.receive_count == 1
     assert message.message_id
+
+
+async def test_a_received_message_carries_when_it_was_received(queue: SqsQueue, raw: SQSClient) -> None:
+    await send(raw, queue.queue_url, "first", "second")
+    await asyncio.sleep(0.05)  # the send time must differ measurably from the receive time
+    sent_before = datetime.now(UTC)
+
+    messages = await receive_all(queue, 2)
+
+    assert all(sent_before < m.received_at <= datetime.now(UTC) for m in messages)
 
 
 async def test_second_receive_has_receive_count_two(queue: SqsQueue, raw: SQSClient) -> None:

@@ -35,7 +35,6 @@ from consumer.core.tracker import ImportRecord, apply
 from consumer.handler import MessageHandler, observation
 from consumer.observability import logs as daemon_logging
 from consumer.observability.metrics import Metrics
-from consumer.ports import SystemClock
 from tests.bench import corpus
 
 
@@ -106,7 +105,7 @@ def _handler_rate(bodies: Sequence[str], repeat: int) -> tuple[float, float]:
 
     async def once(path: Path) -> float:
         async with open_sqlite(path) as store:
-            handler = MessageHandler(store, Metrics(CollectorRegistry()), SystemClock(), frozenset())
+            handler = MessageHandler(store, Metrics(CollectorRegistry()), frozenset())
             messages = [Message(f"m{i}", f"r{i}", body) for i, body in enumerate(bodies)]
             began = time.process_time()
             for message in messages:

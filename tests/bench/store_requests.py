@@ -21,7 +21,6 @@ from consumer.adapters.store_dynamodb import open_dynamodb
 from consumer.core.events import SisBatchEvent, decode
 from consumer.handler import MessageHandler
 from consumer.observability.metrics import Metrics
-from consumer.ports import SystemClock
 from consumer.sandbox.local_sqs import REGION
 from tests.bench import corpus
 from tests.bench.micro import logs_to_devnull
@@ -69,7 +68,7 @@ async def _measure(bodies: list[str]) -> StoreCost:
     async with open_dynamodb(
         table, region=REGION, owner="bench", hook=lambda op, _result: calls.append(op)
     ) as store:
-        handler = MessageHandler(store, Metrics(CollectorRegistry()), SystemClock(), frozenset())
+        handler = MessageHandler(store, Metrics(CollectorRegistry()), frozenset())
         for i, body in enumerate(bodies):
             before = len(calls)
             await handler.handle(Message(f"m{i}", f"r{i}", body))

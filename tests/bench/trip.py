@@ -32,7 +32,6 @@ from consumer.adapters.store_sqlite import open_sqlite
 from consumer.handler import MessageHandler
 from consumer.observability.http import Health
 from consumer.observability.metrics import Metrics
-from consumer.ports import SystemClock
 from consumer.sandbox.local_sqs import LocalSqs, Queues
 from consumer.worker import PollSettings, Worker
 from tests.bench.micro import logs_to_devnull
@@ -91,7 +90,7 @@ async def _trace(queues: Queues, local: LocalSqs) -> list[Call]:
             ) as queue,
         ):
             metrics = Metrics(CollectorRegistry())
-            handler = MessageHandler(store, metrics, SystemClock(), frozenset())
+            handler = MessageHandler(store, metrics, frozenset())
             for body, traced in ((first, False), (later, True)):
                 sqs.send_message(QueueUrl=queues.queue_url, MessageBody=body)
                 worker, stop = _worker(queue, handler, metrics)

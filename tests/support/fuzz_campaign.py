@@ -13,7 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -42,11 +42,6 @@ class Problem:
     index: int
     body: str
     what: str
-
-
-class FixedClock:
-    def now(self) -> datetime:
-        return NOW
 
 
 class CountedEvents:
@@ -108,8 +103,8 @@ class Campaign:
         metrics.prime(ACCOUNTS)
         self.counted: list[tuple[str, str]] = []
         metrics.events = CountedEvents(metrics.events, self.counted)  # type: ignore[assignment]
-        self._open = MessageHandler(self.store, metrics, FixedClock(), frozenset())
-        self._strict = MessageHandler(self.store, metrics, FixedClock(), frozenset(ACCOUNTS[:2]))
+        self._open = MessageHandler(self.store, metrics, frozenset())
+        self._strict = MessageHandler(self.store, metrics, frozenset(ACCOUNTS[:2]))
         # The real processor chain (redaction, JSON), into a sink instead of the test's stdout.
         logger = structlog.wrap_logger(
             structlog.PrintLogger(self.sink),  # type: ignore[arg-type]
@@ -144,7 +139,7 @@ class Campaign:
         self.counted.clear()
         handler = self._strict if strict else self._open
         try:
-            outcome = _complete(handler.handle(Message(f"m-{index}", "r", body)))
+            outcome = _complete(handler.handle(Message(f"m-{index}", "r", body, received_at=NOW)))
         except BaseException as exc:
             self._problem(index, body, f"handle raised {exc!r}")
             return

@@ -16,7 +16,6 @@ from consumer.adapters.store_sqlite import SqliteStore
 from consumer.handler import MessageHandler
 from consumer.observability.http import Health
 from consumer.observability.metrics import Metrics
-from consumer.ports import SystemClock
 from consumer.sandbox.local_sqs import Queues
 from consumer.worker import PollSettings, Worker
 from tests.support.waiting import await_until
@@ -40,7 +39,7 @@ class Rig:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def handler(self) -> MessageHandler:
-        return MessageHandler(self.store, self.metrics, SystemClock(), frozenset())
+        return MessageHandler(self.store, self.metrics, frozenset())
 
     def start(
         self,
@@ -109,7 +108,7 @@ class GatedHandler(MessageHandler):
     """Slow work: waits for `release` before handling (the one stand-in these tests use)."""
 
     def __init__(self, store: SqliteStore, metrics: Metrics) -> None:
-        super().__init__(store, metrics, SystemClock(), frozenset())
+        super().__init__(store, metrics, frozenset())
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
         self.handled = 0
