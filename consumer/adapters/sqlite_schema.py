@@ -1,20 +1,13 @@
-"""The SQLite schema: versioned migrations, and how records map to rows and back."""
+"""The SQLite schema: versioned migrations, and opening a database at the latest one."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 
-from consumer.core.states import AT_REST, State
-from consumer.core.submission import SourceObject, Submission, SubmissionStatus
-from consumer.core.tracker import ImportRecord, Origin
+from consumer.adapters.sqlite_writes import transaction
 from consumer.errors import StoreUnavailable
 
 BUSY_SECONDS: Final = 0.1
@@ -142,119 +135,6 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     """,
 )
-
-COLUMNS: Final = (
-    "account, sis_batch_id, account_id, state, outcome, origin, at_rest, stage_times, "
-    "first_seen_at, last_news_at, finished_at, submitted_at, request_id, developer_key_id, user_agent, "
-    "last_event_at"
-)
-
-
-def ts(value: datetime | None) -> str | None:
-    # Fixed-width UTC text sorts chronologically; isoformat() alone drops zero microseconds.
-    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def dt(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def to_row(r: ImportRecord) -> tuple[Any, ...]:
-    stage_times = {state.value: ts(at) for state, at in sorted(r.stage_times.items())}
-    return (
-        r.account,
-        r.sis_batch_id,
-        r.account_id,
-        r.state.value,
-        None if r.outcome is None else r.outcome.value,
-        r.origin.value,
-        int(r.state in AT_REST),
-        json.dumps(stage_times),
-        ts(r.first_seen_at),
-        ts(r.last_news_at),
-        ts(r.finished_at),
-        ts(r.submitted_at),
-        r.request_id,
-        r.developer_key_id,
-        r.user_agent,
-        ts(r.last_event_at),
-    )
-
-
-def from_row(row: sqlite3.Row) -> ImportRecord:
-    stage_times = {State(k): datetime.fromisoformat(v) for k, v in json.loads(row["stage_times"]).items()}
-    first_seen, last_news = dt(row["first_seen_at"]), dt(row["last_news_at"])
-    assert first_seen is not None
-    assert last_news is not None
-    return ImportRecord(
-        account=row["account"],
-        sis_batch_id=row["sis_batch_id"],
-        account_id=row["account_id"],
-        state=State(row["state"]),
-        outcome=None if row["outcome"] is None else State(row["outcome"]),
-        origin=Origin(row["origin"]),
-        stage_times=MappingProxyType(stage_times),
-        first_seen_at=first_seen,
-        last_news_at=last_news,
-        submitted_at=dt(row["submitted_at"]),
-        request_id=row["request_id"],
-        developer_key_id=row["developer_key_id"],
-        user_agent=row["user_agent"],
-        last_event_at=dt(row["last_event_at"]),
-    )
-
-
-def submission_from_row(row: sqlite3.Row) -> Submission:
-    submitted_at = datetime.fromisoformat(row["submitted_at"])
-    return Submission(
-        id=row["id"],
-        canvas_url=row["canvas_url"],
-        account_ref=row["account_ref"],
-        account=row["account"],
-        account_id=row["account_id"],
-        file_name=row["file_name"],
-        size=row["size"],
-        sha256=row["sha256"],
-        options=MappingProxyType(json.loads(row["options"])),
-        submitted_at=submitted_at,
-        status=SubmissionStatus(row["status"]),
-        http_status=row["http_status"],
-        error=row["error"],
-        sis_batch_id=row["sis_batch_id"],
-        request_id=row["request_id"],
-        answered_at=dt(row["answered_at"]),
-        source=None if row["source"] is None else SourceObject(**json.loads(row["source"])),
-        reported=row["reported"],
-    )
-
-
-def source_json(source: SourceObject | None) -> str | None:
-    if source is None:
-        return None
-    return json.dumps(
-        {
-            "bucket": source.bucket,
-            "key": source.key,
-            "etag": source.etag,
-            "version_id": source.version_id,
-            "sequencer": source.sequencer,
-        }
-    )
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE (take the write lock now, not at the first write) ... COMMIT, or ROLLBACK."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        # SQLite has already rolled back on some errors (SQLITE_FULL, IOERR...): a second
-        # ROLLBACK would fail and hide the real cause.
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def connect(path: Path, *, busy_seconds: float = 5.0, autocheckpoint: bool = True) -> sqlite3.Connection:

@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
-from consumer.adapters.sqlite_schema import BUSY_SECONDS, transaction, ts
+from consumer.adapters.sqlite_schema import BUSY_SECONDS
+from consumer.adapters.sqlite_writes import transaction, ts
 
 CHECKPOINT_SECONDS: Final = 5.0
 PRUNE_SECONDS: Final = 3600.0

@@ -1,5 +1,6 @@
-"""The SQLite store's writes: each function is one transaction's body (or a part of one), on a
-connection the caller holds. `store_sqlite.SqliteStore` decides when they run; these say what.
+"""The SQLite store's rows and writes: how a record maps to a row and back, the transaction, and
+each transaction's body (or a part of one), on a connection the caller holds.
+`store_sqlite.SqliteStore` decides when they run; these say what.
 
 The rules they follow are the core's: `tracker.apply` changes a record, `correlate` joins an
 import to the submission that created it. Here they are only loaded and saved.
@@ -9,24 +10,140 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Final
 
-from consumer.adapters.sqlite_schema import (
-    COLUMNS,
-    from_row,
-    source_json,
-    submission_from_row,
-    to_row,
-    transaction,
-    ts,
-)
 from consumer.core.correlate import creator, join_answer, join_event, wants_submission
 from consumer.core.outbox import Claimed, decode_effects, encode_effects
+from consumer.core.states import AT_REST, State
 from consumer.core.stuck import StuckReason, StuckVerdict, verdicts_changed
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
-from consumer.core.tracker import Applied, Effect, ImportRecord, Observation, apply, worth_journaling
+from consumer.core.tracker import (
+    Applied,
+    Effect,
+    ImportRecord,
+    Observation,
+    Origin,
+    apply,
+    worth_journaling,
+)
 from consumer.errors import AlreadySubmitted
+
+COLUMNS: Final = (
+    "account, sis_batch_id, account_id, state, outcome, origin, at_rest, stage_times, "
+    "first_seen_at, last_news_at, finished_at, submitted_at, request_id, developer_key_id, user_agent, "
+    "last_event_at"
+)
+
+
+def ts(value: datetime | None) -> str | None:
+    # Fixed-width UTC text sorts chronologically; isoformat() alone drops zero microseconds.
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def to_row(r: ImportRecord) -> tuple[Any, ...]:
+    stage_times = {state.value: ts(at) for state, at in sorted(r.stage_times.items())}
+    return (
+        r.account,
+        r.sis_batch_id,
+        r.account_id,
+        r.state.value,
+        None if r.outcome is None else r.outcome.value,
+        r.origin.value,
+        int(r.state in AT_REST),
+        json.dumps(stage_times),
+        ts(r.first_seen_at),
+        ts(r.last_news_at),
+        ts(r.finished_at),
+        ts(r.submitted_at),
+        r.request_id,
+        r.developer_key_id,
+        r.user_agent,
+        ts(r.last_event_at),
+    )
+
+
+def from_row(row: sqlite3.Row) -> ImportRecord:
+    stage_times = {State(k): datetime.fromisoformat(v) for k, v in json.loads(row["stage_times"]).items()}
+    first_seen, last_news = dt(row["first_seen_at"]), dt(row["last_news_at"])
+    assert first_seen is not None
+    assert last_news is not None
+    return ImportRecord(
+        account=row["account"],
+        sis_batch_id=row["sis_batch_id"],
+        account_id=row["account_id"],
+        state=State(row["state"]),
+        outcome=None if row["outcome"] is None else State(row["outcome"]),
+        origin=Origin(row["origin"]),
+        stage_times=MappingProxyType(stage_times),
+        first_seen_at=first_seen,
+        last_news_at=last_news,
+        submitted_at=dt(row["submitted_at"]),
+        request_id=row["request_id"],
+        developer_key_id=row["developer_key_id"],
+        user_agent=row["user_agent"],
+        last_event_at=dt(row["last_event_at"]),
+    )
+
+
+def submission_from_row(row: sqlite3.Row) -> Submission:
+    submitted_at = datetime.fromisoformat(row["submitted_at"])
+    return Submission(
+        id=row["id"],
+        canvas_url=row["canvas_url"],
+        account_ref=row["account_ref"],
+        account=row["account"],
+        account_id=row["account_id"],
+        file_name=row["file_name"],
+        size=row["size"],
+        sha256=row["sha256"],
+        options=MappingProxyType(json.loads(row["options"])),
+        submitted_at=submitted_at,
+        status=SubmissionStatus(row["status"]),
+        http_status=row["http_status"],
+        error=row["error"],
+        sis_batch_id=row["sis_batch_id"],
+        request_id=row["request_id"],
+        answered_at=dt(row["answered_at"]),
+        source=None if row["source"] is None else SourceObject(**json.loads(row["source"])),
+        reported=row["reported"],
+    )
+
+
+def source_json(source: SourceObject | None) -> str | None:
+    if source is None:
+        return None
+    return json.dumps(
+        {
+            "bucket": source.bucket,
+            "key": source.key,
+            "etag": source.etag,
+            "version_id": source.version_id,
+            "sequencer": source.sequencer,
+        }
+    )
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE (take the write lock now, not at the first write) ... COMMIT, or ROLLBACK."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        # SQLite has already rolled back on some errors (SQLITE_FULL, IOERR...): a second
+        # ROLLBACK would fail and hide the real cause.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def write(conn: sqlite3.Connection, record: ImportRecord) -> None:

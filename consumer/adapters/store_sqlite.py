@@ -26,15 +26,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from consumer.adapters import sqlite_writes as sw
-from consumer.adapters.sqlite_schema import (
-    BUSY_SECONDS,
-    COLUMNS,
-    connect,
-    from_row,
-    submission_from_row,
-    ts,
-)
+from consumer.adapters.sqlite_schema import BUSY_SECONDS, connect
 from consumer.adapters.sqlite_upkeep import checkpoint, fsync, maintain, prune_past
+from consumer.adapters.sqlite_writes import COLUMNS, from_row, submission_from_row, ts
 from consumer.core.learned import HISTORY_SIZE, AccountHistory, Run, newest_first, run_of
 from consumer.core.outbox import Claimed
 from consumer.core.states import SUCCEEDED, State
