@@ -21,7 +21,7 @@ from consumer.commands import submit_help
 from consumer.config import Settings, from_env
 from consumer.config_warnings import warnings as config_warnings
 from consumer.core.resolve import RESOLUTIONS, Unresolvable, resolution
-from consumer.core.states import State
+from consumer.core.tracker import State
 from consumer.errors import ConfigError, ConsumerError
 from consumer.observability import logs
 from consumer.probe import Status

@@ -18,8 +18,8 @@ import structlog
 
 from consumer.ack import ACK, DeadLetter, Message, Outcome, Retry, retry_delay
 from consumer.core.events import OtherEvent, SisBatchEvent, Undecodable, decode, too_far_ahead
-from consumer.core.states import FAILED
 from consumer.core.tracker import (
+    FAILED,
     Applied,
     DurationMeasured,
     Finished,

@@ -14,11 +14,9 @@ from typing import Any, Protocol
 
 from consumer.ack import Message
 from consumer.core.learned import AccountHistory
-from consumer.core.outbox import Claimed
-from consumer.core.states import State
 from consumer.core.stuck import StuckReason, StuckVerdict
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
-from consumer.core.tracker import Applied, ImportRecord, Observation
+from consumer.core.tracker import Applied, Claimed, ImportRecord, Observation, State
 
 
 class Clock(Protocol):
@@ -198,7 +196,7 @@ class StuckStore(Protocol):
 
 
 class OutboxStore(Protocol):
-    """Effects committed by a process that did not count them (see `core.outbox`)."""
+    """Effects committed by a process that did not count them (see `tracker.Claimed`)."""
 
     async def claim_effects(self, lease: LeaseToken | None = None, limit: int = 100) -> list[Claimed]:
         """Claim uncounted effects for this store's owner, each exactly once across all daemons;

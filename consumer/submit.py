@@ -20,9 +20,9 @@ from consumer.core.file_type import FileTypeMismatch as FileTypeMismatch  # rais
 from consumer.core.file_type import choose_extension
 from consumer.core.intake_rules import refused_by_canvas, unsafe
 from consumer.core.sis_import import api_observation
-from consumer.core.states import ALL_STATES, State, is_finished, precedence
 from consumer.core.submission import ImportOptions as ImportOptions  # the library's API since 0.1
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
+from consumer.core.tracker import ALL_STATES, FINISHED, State, precedence
 from consumer.errors import CanvasError, CanvasUnanswered
 from consumer.ports import Canvas, CanvasAdmin, Clock, ImportStore, SubmissionStore
 
@@ -240,7 +240,7 @@ async def wait_for_finish(
             )
             if fresh and obs is not None:
                 await store.apply(obs, clock.now())
-                if is_finished(obs.state):
+                if obs.state in FINISHED:
                     outcome = obs.state
                     break
             fresh = False

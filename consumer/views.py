@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from consumer.core.links import links_json
-from consumer.core.states import State, is_at_rest
 from consumer.core.stuck import StuckVerdict
 from consumer.core.submission import SourceObject, Submission
-from consumer.core.tracker import ImportRecord
+from consumer.core.tracker import AT_REST, ImportRecord, State
 from consumer.observability.logs import redact_text
 
 
@@ -66,7 +65,7 @@ def import_view(
     the daemon recorded (shown only while the record is unfinished: a verdict left behind by a
     daemon that stopped before the import finished is no longer true)."""
     duration = record.duration_seconds
-    if stuck is not None and is_at_rest(record.state):
+    if stuck is not None and record.state in AT_REST:
         stuck = None
     return {
         "account": record.account,
@@ -129,7 +128,7 @@ def table(views: list[dict[str, Any]]) -> str:
 def compact(views: list[dict[str, Any]], now: datetime, rows: int) -> str:
     """`imports --watch`: one line of totals, then the imports that matter most first (stuck,
     then running and waiting, then the newest finished), as many as fit in `rows` lines."""
-    unfinished = [v for v in views if not is_at_rest(State(v["state"]))]
+    unfinished = [v for v in views if State(v["state"]) not in AT_REST]
     stuck = [v for v in unfinished if v["stuck"]]
     shown = stuck + [v for v in unfinished if not v["stuck"]] + [v for v in views if v not in unfinished]
     finished = {v["outcome"] for v in views if v["outcome"]}

@@ -25,9 +25,8 @@ from consumer.adapters.dynamodb_schema import (
     ts,
 )
 from consumer.core.learned import HISTORY_SIZE, AccountHistory
-from consumer.core.states import State
 from consumer.core.stuck import StuckReason, StuckVerdict
-from consumer.core.tracker import ImportRecord
+from consumer.core.tracker import ImportRecord, State
 from consumer.ports import JournalEntry
 
 

@@ -37,9 +37,8 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from consumer.core.learned import AccountHistory, Run, remember
-from consumer.core.states import AT_REST, State
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
-from consumer.core.tracker import ImportRecord, Origin
+from consumer.core.tracker import AT_REST, ImportRecord, Origin, State
 
 Item = dict[str, Any]
 """A DynamoDB item in the low-level wire form: `{"name": {"S": "value"}}`."""

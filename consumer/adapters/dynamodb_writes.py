@@ -28,10 +28,9 @@ from consumer.adapters.dynamodb_schema import (
     ts,
 )
 from consumer.core.learned import Run, remember
-from consumer.core.outbox import encode_effects
 from consumer.core.stuck import StuckVerdict
 from consumer.core.submission import SourceObject
-from consumer.core.tracker import Applied, ImportRecord, Observation
+from consumer.core.tracker import Applied, ImportRecord, Observation, encode_effects
 from consumer.ports import LeaseState, LeaseToken
 
 Write = dict[str, Any]

@@ -2,8 +2,8 @@
 each transaction's body (or a part of one), on a connection the caller holds.
 `store_sqlite.SqliteStore` decides when they run; these say what.
 
-The rules they follow are the core's: `tracker.apply` changes a record, `correlate` joins an
-import to the submission that created it. Here they are only loaded and saved.
+The rules they follow are the core's: `tracker.apply` changes a record, `tracker.join_event`
+joins an import to the submission that created it. Here they are only loaded and saved.
 """
 
 from __future__ import annotations
@@ -16,18 +16,24 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
 
-from consumer.core.correlate import creator, join_answer, join_event, wants_submission
-from consumer.core.outbox import Claimed, decode_effects, encode_effects
-from consumer.core.states import AT_REST, State
 from consumer.core.stuck import StuckReason, StuckVerdict, verdicts_changed
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import (
+    AT_REST,
     Applied,
+    Claimed,
     Effect,
     ImportRecord,
     Observation,
     Origin,
+    State,
     apply,
+    creator,
+    decode_effects,
+    encode_effects,
+    join_answer,
+    join_event,
+    wants_submission,
     worth_journaling,
 )
 from consumer.errors import AlreadySubmitted
@@ -277,7 +283,7 @@ def answer(
 def _join_submission(
     conn: sqlite3.Connection, old: ImportRecord | None, result: Applied, now: datetime
 ) -> Applied:
-    """An event of an import we submitted: mark it ours (the rule is `core.correlate`'s).
+    """An event of an import we submitted: mark it ours (the rule is `tracker.join_event`'s).
 
     The event may come before the POST's answer is recorded; then `answer` joins.
     """

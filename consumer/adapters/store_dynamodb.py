@@ -41,12 +41,23 @@ from consumer.adapters.dynamodb_schema import (
     submission_key,
     ts,
 )
-from consumer.core.correlate import creator, join_answer, join_event, wants_submission
 from consumer.core.learned import run_of
-from consumer.core.outbox import Claimed, decode_effects
 from consumer.core.stuck import StuckReason, verdicts_changed
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
-from consumer.core.tracker import Applied, ImportRecord, Observation, Origin, apply, worth_journaling
+from consumer.core.tracker import (
+    Applied,
+    Claimed,
+    ImportRecord,
+    Observation,
+    Origin,
+    apply,
+    creator,
+    decode_effects,
+    join_answer,
+    join_event,
+    wants_submission,
+    worth_journaling,
+)
 from consumer.errors import AlreadySubmitted, StoreUnavailable
 from consumer.ports import LeaseToken
 

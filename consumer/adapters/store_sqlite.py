@@ -30,14 +30,15 @@ from consumer.adapters.sqlite_schema import BUSY_SECONDS, connect
 from consumer.adapters.sqlite_upkeep import checkpoint, fsync, maintain, prune_past
 from consumer.adapters.sqlite_writes import COLUMNS, from_row, submission_from_row, ts
 from consumer.core.learned import HISTORY_SIZE, AccountHistory, Run, newest_first, run_of
-from consumer.core.outbox import Claimed
-from consumer.core.states import SUCCEEDED, State
 from consumer.core.stuck import StuckReason, StuckVerdict
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
 from consumer.core.tracker import (
+    SUCCEEDED,
     Applied,
+    Claimed,
     ImportRecord,
     Observation,
+    State,
 )
 from consumer.errors import StoreUnavailable
 from consumer.ports import Export, JournalEntry, LeaseToken, SavedResult

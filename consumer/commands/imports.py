@@ -17,7 +17,7 @@ from typing import Any
 
 from consumer.commands.arguments import duration, whole_number
 from consumer.config import Settings, parse_duration
-from consumer.core.states import State
+from consumer.core.tracker import State
 from consumer.errors import ConfigError
 from consumer.loops import pause
 from consumer.ports import Store

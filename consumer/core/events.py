@@ -14,7 +14,7 @@ from typing import Final
 
 import msgspec
 
-from consumer.core.states import ALL_STATES, State
+from consumer.core.tracker import ALL_STATES, State
 
 MAX_BODY_CHARS: Final = 256 * 1024
 """Canvas events are a few KiB; anything this large is not one."""

@@ -18,9 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from consumer.core.states import SUCCEEDED
 from consumer.core.stuck import StuckThresholds
-from consumer.core.tracker import ImportRecord, Stage, stage_latencies
+from consumer.core.tracker import SUCCEEDED, ImportRecord, Stage, stage_latencies
 
 HISTORY_SIZE = 30
 """Successful runs kept per account: about a month of nightly imports."""

@@ -11,8 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from consumer.core.states import State
-from consumer.core.tracker import ImportRecord, Observation
+from consumer.core.tracker import ImportRecord, Observation, State
 
 RESOLUTIONS: Final = (State.ABORTED, State.FAILED, State.IMPORTED)
 MAX_WHY_CHARS: Final = 500

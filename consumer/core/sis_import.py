@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from consumer.core.events import parse_event_time
-from consumer.core.states import ALL_STATES, FINISHED, RUNNING, WAITING, State
-from consumer.core.tracker import Observation
+from consumer.core.tracker import ALL_STATES, FINISHED, RUNNING, WAITING, Observation, State
 
 _LAST_MICROSECOND = timedelta(microseconds=999_999)
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from consumer.core.states import RUNNING, State, is_at_rest
-from consumer.core.tracker import ImportRecord, Origin
+from consumer.core.tracker import AT_REST, RUNNING, ImportRecord, Origin, State
 
 
 class StuckReason(StrEnum):
@@ -64,7 +63,7 @@ def stuck_reason(
     record: ImportRecord, *, now: datetime, account_busy: bool, limits: StuckThresholds
 ) -> StuckReason | None:
     """Why this import is stuck, or None. `account_busy`: another import of its account runs."""
-    if is_at_rest(record.state) or record.state is State.RESTORING:
+    if record.state in AT_REST or record.state is State.RESTORING:
         return None
     if (
         record.origin is Origin.SUBMITTED

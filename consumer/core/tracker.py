@@ -1,8 +1,9 @@
-"""What we know about one SIS import, and how one observation changes it.
+"""One SIS import as we track it: its states and their order, what we know about it, how one
+observation changes it, how it is joined to the submission that created it, and the effects a
+change has. Pure.
 
-`apply` is the only way a record changes, for events (`source="event"`), answers of the SIS Imports
-API (`source="api"`), what an operator says (`source="operator"`, `sis-consumer resolve`) and our
-own submissions alike. It is:
+`apply` is the only way a record changes, for events, answers of the SIS Imports API, what an
+operator says (`sis-consumer resolve`) and our own submissions alike. It is:
 
 - idempotent: an observation already seen changes nothing and has no effects;
 - monotonic: the state only moves to a higher `rank` (a late `importing` after `imported` is kept
@@ -10,18 +11,79 @@ own submissions alike. It is:
 - order-independent: every field is a commutative merge (max by precedence, min of times), so any
   permutation of an import's observations ends in the same record. Effects fire on the first
   observation that makes a fact known (the finish, a stage latency), hence exactly once per import.
+
+Canvas's events are not sequenced, so arrival order is never trusted, only the rank of a state
+(Canvas's ``app/models/sis_batch.rb``); ``restoring`` outranks the finished states because a
+restore may follow any finished import.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
-from consumer.core.states import FINISHED, SUCCEEDED, State, precedence, rank
+from consumer.core.submission import Submission
+
+
+class State(StrEnum):
+    """Defined in precedence order (see `precedence`)."""
+
+    INITIALIZING = "initializing"
+    CREATED = "created"
+    IMPORTING = "importing"
+    CLEANUP_BATCH = "cleanup_batch"
+    IMPORTED = "imported"
+    IMPORTED_WITH_MESSAGES = "imported_with_messages"
+    FAILED_WITH_MESSAGES = "failed_with_messages"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    RESTORING = "restoring"
+    RESTORED = "restored"
+    PARTIALLY_RESTORED = "partially_restored"
+
+
+ALL_STATES: frozenset[str] = frozenset(s.value for s in State)
+
+SUCCEEDED: frozenset[State] = frozenset({State.IMPORTED, State.IMPORTED_WITH_MESSAGES})
+FAILED: frozenset[State] = frozenset({State.FAILED, State.FAILED_WITH_MESSAGES, State.ABORTED})
+FINISHED: frozenset[State] = SUCCEEDED | FAILED
+"""The outcome of an import: what `canvas_sis_imports_finished_total{state}` counts."""
+
+RESTORE_ENDS: frozenset[State] = frozenset({State.RESTORED, State.PARTIALLY_RESTORED})
+AT_REST: frozenset[State] = FINISHED | RESTORE_ENDS
+"""States in which Canvas does no more work on the batch."""
+
+WAITING: frozenset[State] = frozenset({State.INITIALIZING, State.CREATED})
+RUNNING: frozenset[State] = frozenset({State.IMPORTING, State.CLEANUP_BATCH})
+
+_RANK: dict[State, int] = {
+    State.INITIALIZING: 0,
+    State.CREATED: 1,
+    State.IMPORTING: 2,
+    State.CLEANUP_BATCH: 3,
+    **dict.fromkeys(FINISHED, 4),
+    State.RESTORING: 5,
+    **dict.fromkeys(RESTORE_ENDS, 6),
+}
+# Ties inside one rank cannot happen in Canvas (a batch finishes once), but the record must not
+# depend on arrival order even then, so every state also has a unique position.
+_POSITION: dict[State, int] = {state: i for i, state in enumerate(State)}
+
+
+def rank(state: State) -> int:
+    """How far along the lifecycle a state is; a record never moves to a lower rank."""
+    return _RANK[state]
+
+
+def precedence(state: State) -> tuple[int, int]:
+    """A total order consistent with `rank`, used to pick one state deterministically."""
+    return _RANK[state], _POSITION[state]
+
 
 Source = Literal["event", "api", "operator"]
 
@@ -273,3 +335,98 @@ def _merge(old: str | None, new: str | None) -> str | None:
     if new is None:
         return old
     return min(old, new)
+
+
+# Joining an import to the submission that created it. Two keys lead from an import to our
+# submission, whichever side is recorded first: the import's `(account, sis_batch_id)` once the
+# POST's answer named it, and the POST's `X-Request-Context-Id`, which Canvas repeats as
+# `metadata.request_id` in the import's first two events. The second key is the only one a 400
+# has: Canvas may have saved a batch (an orphaned `initializing`) before refusing the request, and
+# the answer carries no id. Stores find the candidates and save; these decide.
+
+
+def wants_submission(record: ImportRecord) -> bool:
+    """Whether the store should look for this import's submission: it is not known to be ours."""
+    return record.origin is not Origin.SUBMITTED
+
+
+def creator(candidates: Iterable[Submission], record: ImportRecord) -> Submission | None:
+    """The submission that created this import, among candidates the store found by either key:
+    the earliest one Canvas answered that names this import or the request that created it."""
+    for submission in sorted(candidates, key=lambda s: s.id or 0):
+        if not submission.joinable:
+            continue
+        if (submission.account, submission.sis_batch_id) == record.key or (
+            submission.request_id is not None and submission.request_id == record.request_id
+        ):
+            return submission
+    return None
+
+
+def join_event(
+    old: ImportRecord | None, result: Applied, submission: Submission | None, now: datetime
+) -> Applied:
+    """An observation's result, marked ours when `submission` created the import. The effects
+    are recomputed from `old`, so joining in the same write as the observation reports each fact
+    once."""
+    if submission is None or not wants_submission(result.record):
+        return result
+    joined = mark_submitted(result.record, submission.submitted_at, now).record
+    return Applied(joined, result.verdict, effects_between(old, joined))
+
+
+def join_answer(
+    old: ImportRecord | None, obs: Observation | None, submitted_at: datetime, now: datetime
+) -> Applied:
+    """The POST's answer: the import it created (`obs`, from the answer) as ours.
+
+    Without `obs` (a 400) only an import already known by the request id can be joined; then
+    `old` is that import.
+    """
+    if obs is None:
+        if old is None:
+            raise ValueError("join_answer needs the answer's observation or a known import")
+        return mark_submitted(old, submitted_at, now)
+    record = apply(old, obs, now).record
+    record = mark_submitted(record, submitted_at, now).record
+    return Applied(record, Verdict.APPLIED, effects_between(old, record))
+
+
+# The outbox (docs/architecture.md, "The outbox"): a committed change stores its effects beside
+# the record, in the same write, claimed by the daemon that committed it or left for one to claim.
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """Effects a daemon claimed, with the record they belong to (for the metric labels)."""
+
+    record: ImportRecord
+    effects: tuple[Effect, ...]
+
+
+def encode_effects(effects: tuple[Effect, ...]) -> str:
+    return json.dumps([_encode(e) for e in effects], separators=(",", ":"))
+
+
+def decode_effects(text: str) -> tuple[Effect, ...]:
+    return tuple(_decode(item) for item in json.loads(text))
+
+
+def _encode(effect: Effect) -> dict[str, Any]:
+    if isinstance(effect, Finished):
+        return {"finished": effect.state.value}
+    if isinstance(effect, DurationMeasured):
+        return {"duration": effect.seconds}
+    if isinstance(effect, StageMeasured):
+        return {"stage": effect.stage.value, "seconds": effect.seconds}
+    return {"succeeded": effect.at.isoformat()}
+
+
+def _decode(item: dict[str, Any]) -> Effect:
+    if "finished" in item:
+        return Finished(State(item["finished"]))
+    if "duration" in item:
+        return DurationMeasured(float(item["duration"]))
+    if "stage" in item:
+        return StageMeasured(Stage(item["stage"]), float(item["seconds"]))
+    return Succeeded(datetime.fromisoformat(item["succeeded"]))

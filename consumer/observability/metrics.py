@@ -21,9 +21,9 @@ from consumer import __version__
 from consumer.core.intake import IntakeResult
 from consumer.core.links import canvas_base
 from consumer.core.reconcile import ReconcileResult
-from consumer.core.states import FINISHED
 from consumer.core.stuck import StuckReason, StuckThresholds, finished_unseen
 from consumer.core.tracker import (
+    FINISHED,
     Applied,
     DurationMeasured,
     Effect,

@@ -16,8 +16,7 @@ from prometheus_client import CollectorRegistry
 from consumer.adapters.canvas import open_canvas
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.config import Secret
-from consumer.core.states import State
-from consumer.core.tracker import Observation
+from consumer.core.tracker import Observation, State
 from consumer.errors import CanvasError
 from consumer.lease import SoleLeader
 from consumer.observability.metrics import Metrics

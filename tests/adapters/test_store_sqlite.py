@@ -14,8 +14,7 @@ from consumer.adapters import store_sqlite
 from consumer.adapters.sqlite_schema import MIGRATIONS
 from consumer.adapters.sqlite_writes import describe_effects
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
-from consumer.core.states import State
-from consumer.core.tracker import Applied, Verdict
+from consumer.core.tracker import Applied, State, Verdict
 from consumer.errors import StoreUnavailable
 from tests.support.records import KEEP_JOURNAL, NOW, obs
 

@@ -12,8 +12,8 @@ from structlog.testing import capture_logs
 
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.core.learned import Learning
-from consumer.core.states import State
 from consumer.core.stuck import StuckThresholds
+from consumer.core.tracker import State
 from consumer.lease import SoleLeader
 from consumer.observability.metrics import Metrics
 from consumer.watchdog import Watchdog

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from consumer.ack import Message
 from consumer.adapters.sqs import SqsQueue
-from consumer.core.states import State
+from consumer.core.tracker import State
 from consumer.errors import StoreUnavailable
 from tests.support.live_events import sis_event
 from tests.support.worker_rig import GatedHandler, Rig

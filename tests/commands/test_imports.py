@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from consumer.adapters.store_sqlite import open_sqlite
-from consumer.core.states import State
 from consumer.core.stuck import StuckReason
+from consumer.core.tracker import State
 from tests.support.cli import SIS_CONSUMER, clean_env, run_cli
 from tests.support.records import ACCOUNT, NOW, obs
 from tests.support.stores import DAEMON

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from consumer.adapters.store_sqlite import open_sqlite
-from consumer.core.states import State
-from consumer.core.tracker import Observation
+from consumer.core.tracker import Observation, State
 from consumer.sandbox.knobs import Knobs, Outcome
 from consumer.sandbox.local_sqs import LocalSqs
 from consumer.sandbox.stack import Sandbox

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from consumer.adapters.store_dynamodb import open_dynamodb
-from consumer.core.states import State
-from consumer.core.tracker import Finished, Observation
+from consumer.core.tracker import Finished, Observation, State
 from consumer.sandbox.local_sqs import REGION, Queues
 from tests.support.cli import clean_env, run_cli
 from tests.support.daemon import Daemon

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from consumer.adapters.store_sqlite import open_sqlite
-from consumer.core.states import State
-from consumer.core.tracker import Observation
+from consumer.core.tracker import Observation, State
 from consumer.sandbox.knobs import Knobs
 from tests.support.canvas_thread import ACCOUNT_ID
 from tests.support.fixtures import CanvasFactory, DaemonFactory

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from consumer.core.states import State
+from consumer.core.tracker import State
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
 from tests.support.canvas_thread import ACCOUNT_ID

@@ -15,7 +15,7 @@ from consumer.adapters.dynamodb_restore import restore
 from consumer.adapters.store_dynamodb import open_dynamodb
 from consumer.adapters.store_sqlite import open_sqlite
 from consumer.core.learned import HISTORY_SIZE, AccountHistory, Run, remember
-from consumer.core.states import State
+from consumer.core.tracker import State
 from consumer.ports import Store
 from consumer.sandbox.local_sqs import REGION
 from tests.support.dynamodb import create_table, new_table_name

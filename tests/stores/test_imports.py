@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from consumer.core.states import State
-from consumer.core.tracker import Verdict, apply
+from consumer.core.tracker import State, Verdict, apply
 from consumer.ports import Store
 from tests.support.records import ACCOUNT, NOW, OTHER_ACCOUNT, T0, obs
 from tests.support.stores import OpenStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from consumer.core.states import State
+from consumer.core.tracker import State
 from consumer.ports import Store
 from tests.support.records import ACCOUNT, NOW, obs
 

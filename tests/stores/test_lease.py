@@ -11,7 +11,7 @@ import pytest
 
 from consumer.adapters.lease_dynamodb import DynamoLeases
 from consumer.adapters.store_dynamodb import DynamoStore, open_dynamodb
-from consumer.core.states import State
+from consumer.core.tracker import State
 from consumer.errors import StoreUnavailable
 from consumer.lease import Leadership, SoleLeader
 from consumer.ports import LeaseState

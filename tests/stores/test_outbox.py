@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from consumer.core.outbox import Claimed
-from consumer.core.states import State
 from consumer.core.submission import SubmissionStatus
-from consumer.core.tracker import DurationMeasured, Finished, Origin, Succeeded
+from consumer.core.tracker import Claimed, DurationMeasured, Finished, Origin, State, Succeeded
 from consumer.ports import Store
 from tests.support.records import NOW, obs, submission
 from tests.support.stores import OpenStore

@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from consumer.core.resolve import resolution
-from consumer.core.states import State
-from consumer.core.tracker import Finished
+from consumer.core.tracker import Finished, State
 from tests.support.records import ACCOUNT, NOW, obs
 from tests.support.stores import OpenStore
 

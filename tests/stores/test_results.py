@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from consumer.core.states import State
+from consumer.core.tracker import State
 from consumer.ports import Store
 from tests.support.records import ACCOUNT, NOW, OTHER_ACCOUNT, obs
 

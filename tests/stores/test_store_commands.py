@@ -11,8 +11,8 @@ import pytest
 
 from consumer.adapters.store_dynamodb import open_dynamodb
 from consumer.adapters.store_sqlite import open_sqlite
-from consumer.core.states import State
 from consumer.core.submission import SubmissionStatus
+from consumer.core.tracker import State
 from consumer.errors import AlreadySubmitted
 from consumer.sandbox.local_sqs import REGION
 from tests.support.cli import clean_env, run_cli

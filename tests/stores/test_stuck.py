@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from consumer.core.states import State
 from consumer.core.stuck import StuckReason, StuckVerdict
+from consumer.core.tracker import State
 from consumer.ports import Store
 from tests.support.records import ACCOUNT, NOW, OTHER_ACCOUNT, obs
 from tests.support.stores import OpenStore

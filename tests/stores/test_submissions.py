@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from consumer.core.states import State
 from consumer.core.submission import SubmissionStatus
-from consumer.core.tracker import Origin
+from consumer.core.tracker import Origin, State
 from consumer.ports import Store
 from tests.support.records import ACCOUNT, NOW, REQUEST_ID, T0, obs, submission
 

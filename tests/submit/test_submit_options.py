@@ -13,9 +13,8 @@ import pytest
 from consumer.adapters.canvas import CanvasClient, open_canvas
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.config import Secret
-from consumer.core.states import State
 from consumer.core.submission import Submission, SubmissionStatus
-from consumer.core.tracker import Origin
+from consumer.core.tracker import Origin, State
 from consumer.errors import CanvasBadRequest
 from consumer.ports import SystemClock
 from consumer.sandbox.canvas import SimulatedCanvas

@@ -11,8 +11,7 @@ import pytest
 from consumer.adapters.canvas import open_canvas
 from consumer.adapters.store_sqlite import open_sqlite
 from consumer.config import Secret
-from consumer.core.states import State
-from consumer.core.tracker import Observation
+from consumer.core.tracker import Observation, State
 from consumer.ports import SystemClock
 from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Outcome

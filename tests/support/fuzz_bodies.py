@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from consumer.core.events import MAX_BODY_CHARS
-from consumer.core.states import ALL_STATES
+from consumer.core.tracker import ALL_STATES
 from tests.support.live_events import other_event, sis_event, sns_wrapped
 
 ACCOUNTS = ("acct-a", "acct-b", "acct-c")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from consumer.core.states import State
 from consumer.core.submission import SourceObject, Submission
-from consumer.core.tracker import Observation, Source
+from consumer.core.tracker import Observation, Source, State
 
 ACCOUNT = "a7zVUI7vnXgmCxLYSvqK9vVsP9Q3Z8tHaOz6xKcC"
 OTHER_ACCOUNT = "b8aWVJ8woYhnDyMZTwrL0wWtQ4R4A9uIbPa7yLdD"

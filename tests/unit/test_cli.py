@@ -17,8 +17,7 @@ import pytest
 
 from consumer.adapters.store_sqlite import open_sqlite
 from consumer.cli import _parser
-from consumer.core.states import State
-from consumer.core.tracker import Observation
+from consumer.core.tracker import Observation, State
 
 SCRIPT = Path(sys.executable).parent / "sis-consumer"
 TOKEN = "7~Zq8dXk2PLmN4vB6rT1yU3wE5sA9fG0hJcKx7Lw"

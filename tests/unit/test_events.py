@@ -16,7 +16,7 @@ from consumer.core.events import (
     decode,
     too_far_ahead,
 )
-from consumer.core.states import State
+from consumer.core.tracker import State
 from tests.support.live_events import sns_wrapped
 
 ACCOUNT_UUID = "a7zVUI7vnXgmCxLYSvqK9vVsP9Q3Z8tHaOz6xKcC"

@@ -21,9 +21,8 @@ from consumer.core.intake import (
     report_for,
     too_large,
 )
-from consumer.core.states import State
 from consumer.core.submission import SubmissionStatus
-from consumer.core.tracker import apply
+from consumer.core.tracker import State, apply
 from tests.support.records import NOW, obs, submission
 
 USERS = b"user_id,login_id,status\nu1,ada,active\n"

@@ -17,9 +17,8 @@ from consumer.core.learned import (
     run_of,
     thresholds_for,
 )
-from consumer.core.states import State
 from consumer.core.stuck import StuckReason, StuckThresholds, stuck_imports
-from consumer.core.tracker import ImportRecord, Observation, apply
+from consumer.core.tracker import ImportRecord, Observation, State, apply
 
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 FIXED = StuckThresholds(never_started=1800, running_too_long=7200, orphaned=900, silent=300)

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 
-from consumer.core.states import State
-from consumer.core.tracker import Observation, apply
+from consumer.core.tracker import Observation, State, apply
 from consumer.observability.metrics import Metrics
 
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)

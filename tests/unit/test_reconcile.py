@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from consumer.core.reconcile import due_for_check
-from consumer.core.states import State
-from consumer.core.tracker import ImportRecord, Observation, apply
+from consumer.core.tracker import ImportRecord, Observation, State, apply
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 AFTER = 600.0

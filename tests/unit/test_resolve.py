@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consumer.core.resolve import Unresolvable, resolution
-from consumer.core.states import State
-from consumer.core.tracker import apply
+from consumer.core.tracker import State, apply
 from tests.support.records import ACCOUNT, NOW, obs
 
 KEY = (ACCOUNT, 101)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from consumer.core.sis_import import api_observation, result_summary
-from consumer.core.states import State
-from consumer.core.tracker import Observation, apply
+from consumer.core.tracker import Observation, State, apply
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 EVENT_TIME = datetime(2026, 11, 24, 2, 0, 5, 498_000, tzinfo=UTC)

@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from consumer.core.states import State
 from consumer.core.stuck import StuckReason, StuckThresholds, stuck_imports, stuck_reason
-from consumer.core.tracker import ImportRecord, Observation, apply, mark_submitted
+from consumer.core.tracker import ImportRecord, Observation, State, apply, mark_submitted
 
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 LIMITS = StuckThresholds(never_started=1800, running_too_long=7200, orphaned=900, silent=300)

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumer.core.states import FINISHED, SUCCEEDED, State, rank
 from consumer.core.tracker import (
+    FINISHED,
+    SUCCEEDED,
     Applied,
     DurationMeasured,
     Effect,
@@ -22,10 +23,12 @@ from consumer.core.tracker import (
     Origin,
     Stage,
     StageMeasured,
+    State,
     Succeeded,
     Verdict,
     apply,
     mark_submitted,
+    rank,
 )
 
 ACCOUNT = "a7zVUI7vnXgmCxLYSvqK9vVsP9Q3Z8tHaOz6xKcC"

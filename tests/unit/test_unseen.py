@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from consumer.core.states import State
 from consumer.core.stuck import finished_unseen
-from consumer.core.tracker import ImportRecord, Observation, apply, mark_submitted
+from consumer.core.tracker import ImportRecord, Observation, State, apply, mark_submitted
 
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 SILENT = 300.0

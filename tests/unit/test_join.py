@@ -1,4 +1,4 @@
-"""`core.correlate`: which submission created an import, and what joining it changes."""
+"""`tracker.creator` / `join_*`: which submission created an import, and what joining it changes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from consumer.core.correlate import creator, join_answer, join_event
-from consumer.core.states import State
 from consumer.core.submission import SubmissionStatus
-from consumer.core.tracker import Origin, Stage, StageMeasured, apply
+from consumer.core.tracker import Origin, Stage, StageMeasured, State, apply, creator, join_answer, join_event
 from tests.support.records import ACCOUNT, NOW, REQUEST_ID, T0, obs, submission
 
 ANSWERED = replace(submission(), id=7, status=SubmissionStatus.ACCEPTED, account=ACCOUNT, sis_batch_id=101)
