@@ -96,9 +96,6 @@ async def serve(
     metrics = Metrics(registry, silent_after=settings.stuck_silent)
     health = http.Health(stall_after=settings.stall_after)
 
-    def on_request(operation: str, result: str) -> None:
-        metrics.sqs_requests.labels(operation, result).inc()
-
     owner = instance_id()
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(
@@ -110,7 +107,7 @@ async def serve(
                 settings.dlq_url,
                 region=settings.region,
                 pool_size=settings.pollers + 4,
-                hook=on_request,
+                hook=metrics.record_sqs_request,
             )
         )
         port = await stack.enter_async_context(
@@ -221,7 +218,7 @@ async def _drop_folder(
             None,  # what cannot be decoded is left to the intake queue's redrive policy
             region=settings.region,
             pool_size=4,
-            hook=lambda operation, result: metrics.sqs_requests.labels(operation, result).inc(),
+            hook=metrics.record_sqs_request,
         )
     )
     objects = await stack.enter_async_context(open_s3(region=settings.region, hook=metrics.record_s3_request))

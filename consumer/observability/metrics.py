@@ -284,6 +284,9 @@ class Metrics:
                 gauge = self.last_success.labels(record.account)
                 gauge.set(max(_gauge_value(gauge), effect.at.timestamp()))
 
+    def record_sqs_request(self, operation: str, result: str) -> None:
+        self.sqs_requests.labels(operation, result).inc()
+
     def record_store_request(self, operation: str, result: str) -> None:
         self.store_requests.labels(operation, result).inc()
 

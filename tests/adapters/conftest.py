@@ -26,12 +26,15 @@ async def rig(
     registry = CollectorRegistry()
     metrics = Metrics(registry)
 
-    def hook(operation: str, result: str) -> None:
-        metrics.sqs_requests.labels(operation, result).inc()
-
     async with (
         open_sqlite(tmp_path / "state.db") as store,
-        open_queue(queues.queue_url, queues.dlq_url, region=queues.region, pool_size=8, hook=hook) as queue,
+        open_queue(
+            queues.queue_url,
+            queues.dlq_url,
+            region=queues.region,
+            pool_size=8,
+            hook=metrics.record_sqs_request,
+        ) as queue,
     ):
         stop = asyncio.Event()
         rig = Rig(queues, local_sqs.client(), store, queue, registry, metrics, Health(stall_after=60), stop)

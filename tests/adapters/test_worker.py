@@ -154,10 +154,7 @@ async def test_heartbeat_keeps_a_slow_message_hidden_past_its_visibility_timeout
 async def test_sqs_errors_do_not_end_the_poll_loop(rig: Rig) -> None:
     missing = f"{rig.queues.endpoint_url}/123456789012/canvas-live-events-does-not-exist"
 
-    def hook(operation: str, result: str) -> None:
-        rig.metrics.sqs_requests.labels(operation, result).inc()
-
-    broken = SqsQueue(rig.queue._client, missing, None, hook)
+    broken = SqsQueue(rig.queue._client, missing, None, rig.metrics.record_sqs_request)
     task = rig.start(queue=broken)
 
     await rig.wait_for(lambda: rig.sqs_errors("ReceiveMessage") >= 2, "receive errors")

@@ -82,14 +82,18 @@ async def _trace(queues: Queues, local: LocalSqs) -> list[Call]:
     sqs = local.client()
     first = sis_event(sis_batch_id=77, state="created")
     later = sis_event(sis_batch_id=77, state="importing", at=AT + timedelta(minutes=1))
+    metrics = Metrics(CollectorRegistry())
     with tempfile.TemporaryDirectory() as tmp:
         async with (
             open_sqlite(Path(tmp) / "state.db") as store,
             open_queue(
-                queues.queue_url, queues.dlq_url, region=queues.region, pool_size=2, hook=lambda *_: None
+                queues.queue_url,
+                queues.dlq_url,
+                region=queues.region,
+                pool_size=2,
+                hook=metrics.record_sqs_request,
             ) as queue,
         ):
-            metrics = Metrics(CollectorRegistry())
             handler = MessageHandler(store, metrics, frozenset())
             for body, traced in ((first, False), (later, True)):
                 sqs.send_message(QueueUrl=queues.queue_url, MessageBody=body)
