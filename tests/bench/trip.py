@@ -6,7 +6,10 @@ SQLite store, metrics and the JSON log line. The import's first event is handled
 starts, so the traced one is the common case: a later event of a known import. A structural figure
 for docs/architecture.md, not a timing.
 
-    .venv/bin/python -m tests.bench.trip [-v]
+    .venv/bin/python -m tests.bench.trip [-v | --json]
+
+`--json` prints one object: `functions`, `modules` (in the order first entered), `module_changes`
+and `calls` (caller module -> callee module, each pair once), for tests/house.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import sys
 import tempfile
@@ -28,7 +32,7 @@ from prometheus_client import CollectorRegistry
 
 from consumer.ack import Message, Outcome
 from consumer.adapters.sqs import SqsQueue, open_queue
-from consumer.adapters.store_sqlite import open_sqlite
+from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.handler import MessageHandler
 from consumer.observability.http import Health
 from consumer.observability.metrics import Metrics
@@ -37,7 +41,8 @@ from consumer.worker import PollSettings, Worker
 from tests.bench.micro import logs_to_devnull
 from tests.support.live_events import AT, sis_event
 
-Call = tuple[str, str]
+Call = tuple[str, str, str]
+"""(module, function, the calling frame's module)."""
 
 
 class _Once:
@@ -62,7 +67,8 @@ def _profiled(calls: list[Call]) -> Iterator[None]:
         module = frame.f_globals.get("__name__", "")
         if event == "call" and module.startswith("consumer.") and id(frame) not in started:
             started[id(frame)] = frame  # kept alive, so that its id is not reused
-            calls.append((module, frame.f_code.co_qualname))
+            caller = frame.f_back.f_globals.get("__name__", "") if frame.f_back is not None else ""
+            calls.append((module, frame.f_code.co_qualname, caller))
 
     sys.setprofile(profile)
     try:
@@ -71,10 +77,14 @@ def _profiled(calls: list[Call]) -> Iterator[None]:
         sys.setprofile(None)
 
 
-def _worker(queue: SqsQueue, handler: MessageHandler, metrics: Metrics) -> tuple[Worker, asyncio.Event]:
+def _worker(
+    queue: SqsQueue, store: SqliteStore, handler: MessageHandler, metrics: Metrics
+) -> tuple[Worker, asyncio.Event]:
+    """Wired as `app.serve` wires it: the SQS hook, the health, the batch made durable."""
     stop = asyncio.Event()
     settings = PollSettings(pollers=1, wait_seconds=2, visibility_timeout=30)
-    return Worker(queue, _Once(handler, stop), settings, metrics, Health(stall_after=60)), stop
+    health = Health(stall_after=60)
+    return Worker(queue, _Once(handler, stop), settings, metrics, health, durable=store.flush), stop
 
 
 async def _trace(queues: Queues, local: LocalSqs) -> list[Call]:
@@ -97,7 +107,7 @@ async def _trace(queues: Queues, local: LocalSqs) -> list[Call]:
             handler = MessageHandler(store, metrics, frozenset())
             for body, traced in ((first, False), (later, True)):
                 sqs.send_message(QueueUrl=queues.queue_url, MessageBody=body)
-                worker, stop = _worker(queue, handler, metrics)
+                worker, stop = _worker(queue, store, handler, metrics)
                 with _profiled(calls) if traced else contextlib.nullcontext():
                     await worker.run(stop)
     left = sqs.get_queue_attributes(QueueUrl=queues.queue_url, AttributeNames=["All"])["Attributes"]
@@ -112,15 +122,24 @@ def main() -> None:
         queues = local.create_queues()
         os.environ.update(queues.env())
         calls = asyncio.run(_trace(queues, local))
-    modules = list(dict.fromkeys(m for m, _ in calls))
+    modules = list(dict.fromkeys(m for m, _, _ in calls))
     changes = sum(1 for a, b in itertools.pairwise(calls) if a[0] != b[0])
+    if "--json" in sys.argv:
+        # A generator expression's frame is resumed by whoever iterates it: not a call.
+        edges = sorted(
+            {(c, m) for m, f, c in calls if c.startswith("consumer.") and c != m and "<genexpr>" not in f}
+        )
+        summary = {"functions": len({(m, f) for m, f, _ in calls}), "modules": modules}
+        print(json.dumps(summary | {"module_changes": changes, "calls": edges}))
+        return
     print(
-        f"{len(set(calls))} functions, {len(modules)} modules, {changes} module changes, {len(calls)} calls"
+        f"{len({(m, f) for m, f, _ in calls})} functions, {len(modules)} modules, {changes} module changes,"
+        f" {len(calls)} calls"
     )
     print(" ".join(m.removeprefix("consumer.") for m in modules))
     if "-v" in sys.argv:
         previous = None
-        for module, function in calls:
+        for module, function, _ in calls:
             print(("   " if module == previous else "-> ") + f"{module.removeprefix('consumer.')}:{function}")
             previous = module
 
