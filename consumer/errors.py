@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from consumer.observability.logs import redact_text
+from consumer.redaction import redact_text
 
 
 class ConsumerError(Exception):

@@ -28,9 +28,9 @@ from consumer.core.tracker import (
     Verdict,
 )
 from consumer.errors import StoreUnavailable
-from consumer.observability.logs import redact_text
 from consumer.observability.metrics import Metrics
 from consumer.ports import ImportStore
+from consumer.redaction import redact_text
 
 log = structlog.get_logger("sis_consumer.handler")
 

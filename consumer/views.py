@@ -10,7 +10,7 @@ from consumer.core.links import links_json
 from consumer.core.stuck import StuckVerdict
 from consumer.core.submission import SourceObject, Submission
 from consumer.core.tracker import AT_REST, ImportRecord, State
-from consumer.observability.logs import redact_text
+from consumer.redaction import redact_text
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from consumer.observability import logs
-from consumer.observability.logs import REDACTED, redact, redact_text, redact_value
+from consumer.redaction import REDACTED, redact, redact_text, redact_value
 
 TOKEN = "7~Zq8dXk2PLmN4vB6rT1yU3wE5sA9fG0hJcKx7Lw"
 BASE = "https://school.instructure.com/api/v1/accounts/1/sis_imports"
