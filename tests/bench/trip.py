@@ -28,18 +28,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 from consumer.ack import Message, Outcome
-from consumer.adapters.sqs import SqsQueue, open_queue
-from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.handler import MessageHandler
-from consumer.observability.http import Health
-from consumer.observability.metrics import Metrics
 from consumer.sandbox.local_sqs import LocalSqs, Queues
 from consumer.worker import PollSettings, Worker
 from tests.bench.micro import logs_to_devnull
 from tests.support.live_events import AT, sis_event
+from tests.support.worker_rig import Rig, open_rig
 
 Call = tuple[str, str, str]
 """(module, function, the calling frame's module)."""
@@ -77,42 +72,31 @@ def _profiled(calls: list[Call]) -> Iterator[None]:
         sys.setprofile(None)
 
 
-def _worker(
-    queue: SqsQueue, store: SqliteStore, handler: MessageHandler, metrics: Metrics
-) -> tuple[Worker, asyncio.Event]:
+def _worker(rig: Rig, handler: MessageHandler) -> tuple[Worker, asyncio.Event]:
     """Wired as `app.serve` wires it: the SQS hook, the health, the batch made durable."""
     stop = asyncio.Event()
     settings = PollSettings(pollers=1, wait_seconds=2, visibility_timeout=30)
-    health = Health(stall_after=60)
-    return Worker(queue, _Once(handler, stop), settings, metrics, health, durable=store.flush), stop
+    worker = Worker(
+        rig.queue, _Once(handler, stop), settings, rig.metrics, rig.health, durable=rig.store.flush
+    )
+    return worker, stop
 
 
 async def _trace(queues: Queues, local: LocalSqs) -> list[Call]:
     calls: list[Call] = []
-    sqs = local.client()
     first = sis_event(sis_batch_id=77, state="created")
     later = sis_event(sis_batch_id=77, state="importing", at=AT + timedelta(minutes=1))
-    metrics = Metrics(CollectorRegistry())
     with tempfile.TemporaryDirectory() as tmp:
-        async with (
-            open_sqlite(Path(tmp) / "state.db") as store,
-            open_queue(
-                queues.queue_url,
-                queues.dlq_url,
-                region=queues.region,
-                pool_size=2,
-                hook=metrics.record_sqs_request,
-            ) as queue,
-        ):
-            handler = MessageHandler(store, metrics, frozenset())
+        async with open_rig(queues, local, Path(tmp)) as rig:
+            handler = MessageHandler(rig.store, rig.metrics, frozenset())
             for body, traced in ((first, False), (later, True)):
-                sqs.send_message(QueueUrl=queues.queue_url, MessageBody=body)
-                worker, stop = _worker(queue, store, handler, metrics)
+                await rig.send(body)
+                worker, stop = _worker(rig, handler)
                 with _profiled(calls) if traced else contextlib.nullcontext():
                     await worker.run(stop)
-    left = sqs.get_queue_attributes(QueueUrl=queues.queue_url, AttributeNames=["All"])["Attributes"]
-    if left["ApproximateNumberOfMessages"] != "0" or left["ApproximateNumberOfMessagesNotVisible"] != "0":
-        raise SystemExit(f"the message was not deleted: {left}")
+            left = await rig.counts()
+    if left != (0, 0):
+        raise SystemExit(f"the message was not deleted: (visible, in flight) = {left}")
     return calls
 
 

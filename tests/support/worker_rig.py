@@ -1,22 +1,25 @@
 """A Worker and MessageHandler in-process against moto's SQS server and a real SQLite store: what
-the worker and app-stop tests drive (the `rig` fixture is in tests/adapters/conftest.py)."""
+the worker and app-stop tests drive (the `rig` fixture is in tests/adapters/conftest.py), and what
+`tests.bench.trip` traces."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
 from consumer.ack import Message, Outcome
-from consumer.adapters.sqs import SqsQueue
-from consumer.adapters.store_sqlite import SqliteStore
+from consumer.adapters.sqs import SqsQueue, open_queue
+from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.handler import MessageHandler
 from consumer.observability.http import Health
 from consumer.observability.metrics import Metrics
-from consumer.sandbox.local_sqs import Queues
+from consumer.sandbox.local_sqs import LocalSqs, Queues
 from consumer.worker import PollSettings, Worker
 from tests.support.waiting import await_until
 
@@ -102,6 +105,34 @@ class Rig:
         loop = asyncio.get_running_loop()
         store = self.store
         await loop.run_in_executor(store._executor, lambda: store._conn.execute(sql).fetchall())
+
+
+@asynccontextmanager
+async def open_rig(queues: Queues, local_sqs: LocalSqs, directory: Path) -> AsyncIterator[Rig]:
+    """A rig on `queues` with its store in `directory`, wired as `app.serve` wires the daemon's
+    (the SQS hook counts into the rig's metrics). Workers still running at the end are ended
+    before the queue closes: a test that failed half-way may leave one."""
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    async with (
+        open_sqlite(directory / "state.db") as store,
+        open_queue(
+            queues.queue_url,
+            queues.dlq_url,
+            region=queues.region,
+            pool_size=8,
+            hook=metrics.record_sqs_request,
+        ) as queue,
+    ):
+        stop = asyncio.Event()
+        rig = Rig(queues, local_sqs.client(), store, queue, registry, metrics, Health(stall_after=60), stop)
+        try:
+            yield rig
+        finally:
+            stop.set()
+            for task in rig.tasks:
+                task.cancel()
+            await asyncio.gather(*rig.tasks, return_exceptions=True)
 
 
 class GatedHandler(MessageHandler):
