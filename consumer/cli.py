@@ -14,18 +14,18 @@ from typing import NoReturn
 import structlog
 
 from consumer import __version__
-from consumer.app import Signals, serve
 from consumer.commands import imports as imports_command
 from consumer.commands import submit as submit_command
 from consumer.commands import submit_help
+from consumer.commands.probe import Status
+from consumer.commands.probe import probe as probe_all
 from consumer.config import Settings, from_env
 from consumer.config_warnings import warnings as config_warnings
 from consumer.core.resolve import RESOLUTIONS, Unresolvable, resolution
 from consumer.core.tracker import State
+from consumer.daemon.app import Signals, serve
 from consumer.errors import ConfigError, ConsumerError
 from consumer.observability import logs
-from consumer.probe import Status
-from consumer.probe import probe as probe_all
 from consumer.stores import copy_store, init_store, open_store
 
 EXIT_CONFIG = 2
@@ -195,7 +195,7 @@ def _run(settings: Settings) -> int:
 
 def _demo() -> int:
     try:
-        from consumer.demo import DEMO_DEFAULTS, run_demo  # the sandbox needs moto: import only here
+        from consumer.commands.demo import DEMO_DEFAULTS, run_demo  # the sandbox needs moto: import only here
     except ModuleNotFoundError as exc:
         missing = (exc.name or "consumer").partition(".")[0]
         if missing == "consumer":

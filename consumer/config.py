@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from consumer.core.intake_rules import IntakeRule, load_rules
+from consumer.core.drop_folder_rules import IntakeRule, load_rules
 from consumer.core.learned import HISTORY_SIZE, Learning
 from consumer.core.stuck import StuckThresholds
 from consumer.errors import ConfigError

@@ -222,7 +222,7 @@ class LeaseToken:
 
 
 class Leader(Protocol):
-    """Whether this process may act as the one leader now (`consumer.lease`)."""
+    """Whether this process may act as the one leader now (`consumer.daemon.lease`)."""
 
     @property
     def leading(self) -> bool: ...
@@ -234,7 +234,7 @@ class Leader(Protocol):
 
 
 class LeaseStore(Protocol):
-    """Conditional writes on one small item per lease (the leader election of `consumer.lease`)."""
+    """Conditional writes on one small item per lease (the leader election of `consumer.daemon.lease`)."""
 
     async def read_lease(self, name: str) -> LeaseState | None: ...
 
@@ -273,6 +273,10 @@ class Export:
 
 class Store(ImportStore, SubmissionStore, IntakeStore, ResultStore, OutboxStore, StuckStore, Protocol):
     """Every role at once: what one store URL opens."""
+
+    def leases(self) -> LeaseStore | None:
+        """Where replicas sharing this store elect a leader; None: only one process uses it."""
+        ...
 
 
 class Queue(Protocol):

@@ -1,7 +1,6 @@
-"""Which store a `SIS_CONSUMER_STORE` URL opens, and how its users agree on a leader.
+"""Which store a `SIS_CONSUMER_STORE` URL opens; `store init` and `store copy`.
 
-SQLite is for one process on one host with a local disk: that process always leads. DynamoDB is
-shared by every replica: they elect one leader through a lease in the same table.
+SQLite is for one process on one host with a local disk. DynamoDB is shared by every replica.
 """
 
 from __future__ import annotations
@@ -10,19 +9,17 @@ import os
 import socket
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
 from consumer.adapters.dynamodb_io import RequestHook, ensure_table, open_dynamo
 from consumer.adapters.dynamodb_restore import restore
 from consumer.adapters.dynamodb_schema import TTL_ATTRIBUTE, table_definition
-from consumer.adapters.lease_dynamodb import DynamoLeases
-from consumer.adapters.store_dynamodb import DynamoStore, open_dynamodb
+from consumer.adapters.store_dynamodb import open_dynamodb
 from consumer.adapters.store_sqlite import open_sqlite
 from consumer.config import Settings
 from consumer.errors import ConfigError
-from consumer.lease import Leadership, SoleLeader
 from consumer.ports import Store
 
 
@@ -59,15 +56,6 @@ async def open_store(
     path.parent.mkdir(parents=True, exist_ok=True)
     async with open_sqlite(path, owner=owner, retention_seconds=settings.journal_retention) as sqlite:
         yield sqlite
-
-
-def leader_for(
-    store: Store, owner: str, settings: Settings, on_change: Callable[[bool], None]
-) -> Leadership | SoleLeader:
-    if isinstance(store, DynamoStore):
-        return Leadership(DynamoLeases(store.db), owner, duration=settings.lease, on_change=on_change)
-    on_change(True)
-    return SoleLeader()
 
 
 async def init_store(settings: Settings) -> list[str]:

@@ -1,4 +1,4 @@
-"""Leases in the DynamoDB table: the conditional writes behind `consumer.lease.Leadership`."""
+"""Leases in the DynamoDB table: the conditional writes behind `consumer.daemon.lease.Leadership`."""
 
 from __future__ import annotations
 

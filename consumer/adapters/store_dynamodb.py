@@ -41,6 +41,7 @@ from consumer.adapters.dynamodb_schema import (
     submission_key,
     ts,
 )
+from consumer.adapters.lease_dynamodb import DynamoLeases
 from consumer.core.learned import run_of
 from consumer.core.stuck import StuckReason, verdicts_changed
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus
@@ -67,6 +68,10 @@ class DynamoStore(DynamoReads):
         super().__init__(db)
         self._owner = owner
         self._retention = retention_seconds
+
+    def leases(self) -> DynamoLeases:
+        """Replicas elect their leader through a lease item in this same table."""
+        return DynamoLeases(self.db)
 
     # -- imports ---------------------------------------------------------------------------------
 

@@ -58,6 +58,10 @@ class SqliteStore:
         self._synced_changes = 0
         self._syncing = asyncio.Lock()
 
+    def leases(self) -> None:
+        """One process on one host uses a SQLite file: it leads without a lease."""
+        return
+
     async def _call(self, fn: Callable[[], T]) -> T:
         try:
             return fn()

@@ -16,13 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from consumer.commands.arguments import duration, whole_number
+from consumer.commands.views import compact, import_view, table
 from consumer.config import Settings, parse_duration
 from consumer.core.tracker import State
+from consumer.daemon.loops import pause
 from consumer.errors import ConfigError
-from consumer.loops import pause
 from consumer.ports import Store
 from consumer.stores import open_store
-from consumer.views import compact, import_view, table
 
 STUCK = "stuck"
 CLEAR = "\x1b[H\x1b[J"

@@ -14,8 +14,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from consumer.access import token_access
 from consumer.adapters.canvas import CanvasClient, open_canvas
+from consumer.commands.access import token_access
 from consumer.commands.arguments import duration, whole_number
 from consumer.commands.submit_help import (
     EXIT_BAD_FILE,
@@ -33,7 +33,7 @@ from consumer.core.sis_import import result_summary
 from consumer.errors import CanvasError, CanvasUnanswered, ConfigError, StoreUnavailable
 from consumer.ports import Store, SystemClock
 from consumer.stores import open_store
-from consumer.submit import (
+from consumer.submitting import (
     FileTypeMismatch,
     Followed,
     ImportOptions,

@@ -7,7 +7,7 @@ from dataclasses import fields
 from typing import Final
 
 from consumer.core.submission import ImportOptions
-from consumer.submit import EXIT_FAILED, EXIT_IMPORTED, EXIT_TIMED_OUT, EXIT_WITH_MESSAGES
+from consumer.submitting import EXIT_FAILED, EXIT_IMPORTED, EXIT_TIMED_OUT, EXIT_WITH_MESSAGES
 
 OPTION_HELP: Final[dict[str, str]] = {
     "import_type": "the format of the data; Canvas knows only instructure_csv (the default)",

@@ -18,7 +18,7 @@ from prometheus_client import (
 )
 
 from consumer import __version__
-from consumer.core.intake import IntakeResult
+from consumer.core.drop_folder import IntakeResult
 from consumer.core.links import canvas_base
 from consumer.core.reconcile import ReconcileResult
 from consumer.core.stuck import StuckReason, StuckThresholds, finished_unseen

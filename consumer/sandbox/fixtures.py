@@ -17,9 +17,9 @@ import aiohttp
 import pytest
 
 from consumer.sandbox.accounts import Account, default_accounts
-from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.local_sqs import LocalSqs, Queues
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from consumer.sandbox.sqs_io import SqsInbox, SqsPublisher
 
 

@@ -16,9 +16,9 @@ from types import TracebackType
 from typing import Self
 
 from consumer.sandbox.accounts import Account
-from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.local_sqs import LocalSqs, Queues
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from consumer.sandbox.sqs_io import SqsPublisher
 
 

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from consumer.ack import Message
 from consumer.adapters.sqs import SqsQueue
-from consumer.app import CRASHED_EXIT, FORCED_EXIT, Signals, _run_until_stopped
+from consumer.daemon.app import CRASHED_EXIT, FORCED_EXIT, Signals, _run_until_stopped
+from consumer.daemon.worker import PollSettings, Worker
 from consumer.observability.http import Health
-from consumer.worker import PollSettings, Worker
 from tests.support.live_events import sis_event
 from tests.support.worker_rig import GatedHandler, Rig
 

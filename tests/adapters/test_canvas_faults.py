@@ -10,8 +10,8 @@ import pytest
 from consumer.adapters.canvas import CanvasClient, open_canvas
 from consumer.config import Secret
 from consumer.errors import CanvasUnauthorized, CanvasUnavailable
-from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.faults import Fault
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from consumer.ack import ACK, DeadLetter, Message, Outcome, Retry
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.core.tracker import Applied, Observation
-from consumer.handler import GIVE_UP_AFTER, MessageHandler
+from consumer.daemon.handler import GIVE_UP_AFTER, MessageHandler
 from consumer.observability.metrics import Metrics
 from tests.support.live_events import sis_event
 from tests.support.records import ACCOUNT, T0

@@ -17,12 +17,12 @@ from consumer.adapters.canvas import open_canvas
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.config import Secret
 from consumer.core.tracker import Observation, State
+from consumer.daemon.lease import SoleLeader
+from consumer.daemon.reconciler import Reconciler, ReconcileSettings
 from consumer.errors import CanvasError
-from consumer.lease import SoleLeader
 from consumer.observability.metrics import Metrics
 from consumer.ports import SystemClock
-from consumer.reconciler import Reconciler, ReconcileSettings
-from consumer.sandbox.canvas import SimulatedCanvas
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from tests.support.records import NOW, T0
 from tests.support.waiting import await_until
 

@@ -14,9 +14,9 @@ from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.core.learned import Learning
 from consumer.core.stuck import StuckThresholds
 from consumer.core.tracker import State
-from consumer.lease import SoleLeader
+from consumer.daemon.lease import SoleLeader
+from consumer.daemon.watchdog import Watchdog
 from consumer.observability.metrics import Metrics
-from consumer.watchdog import Watchdog
 from tests.support.records import ACCOUNT, KEEP_JOURNAL, NOW, OTHER_ACCOUNT, T0, obs
 
 FIXED = StuckThresholds()  # running_too_long 2h

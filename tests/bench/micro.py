@@ -32,7 +32,7 @@ from consumer.ack import Message
 from consumer.adapters.store_sqlite import open_sqlite
 from consumer.core.events import OtherEvent, SisBatchEvent, decode
 from consumer.core.tracker import ImportRecord, apply
-from consumer.handler import MessageHandler, observation
+from consumer.daemon.handler import MessageHandler, observation
 from consumer.observability import logs as daemon_logging
 from consumer.observability.metrics import Metrics
 from tests.bench import corpus

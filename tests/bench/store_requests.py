@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from consumer.ack import Message
 from consumer.adapters.store_dynamodb import open_dynamodb
 from consumer.core.events import SisBatchEvent, decode
-from consumer.handler import MessageHandler
+from consumer.daemon.handler import MessageHandler
 from consumer.observability.metrics import Metrics
 from consumer.sandbox.local_sqs import REGION
 from tests.bench import corpus

@@ -29,9 +29,9 @@ from types import FrameType
 from typing import Any
 
 from consumer.ack import Message, Outcome
-from consumer.handler import MessageHandler
+from consumer.daemon.handler import MessageHandler
+from consumer.daemon.worker import PollSettings, Worker
 from consumer.sandbox.local_sqs import LocalSqs, Queues
-from consumer.worker import PollSettings, Worker
 from tests.bench.micro import logs_to_devnull
 from tests.support.live_events import AT, sis_event
 from tests.support.worker_rig import Rig, open_rig

@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from consumer.core.intake_rules import load_rules
+from consumer.core.drop_folder_rules import load_rules
 from tests.support import dashboard as check
 
 INTAKE_RESOURCES = {

@@ -38,7 +38,7 @@ def test_one_sis_event_passes_through_at_most_eleven_modules(trip: dict[str, Any
 
 def test_the_worker_handler_and_sqs_adapter_never_call_back_up(trip: dict[str, Any]) -> None:
     calls = {tuple(edge) for edge in trip["calls"]}
-    worker, handler, sqs = "consumer.worker", "consumer.handler", "consumer.adapters.sqs"
+    worker, handler, sqs = "consumer.daemon.worker", "consumer.daemon.handler", "consumer.adapters.sqs"
 
     back = {(handler, worker), (handler, sqs), (sqs, worker), (sqs, handler)}
 

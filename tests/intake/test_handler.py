@@ -18,14 +18,14 @@ from consumer.adapters.canvas import CanvasClient, open_canvas
 from consumer.adapters.s3 import S3Objects, open_s3
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.config import Secret
-from consumer.core.intake_rules import load_rules
+from consumer.core.drop_folder_rules import load_rules
+from consumer.daemon.drop_folder import IntakeHandler, IntakeReporter
 from consumer.errors import CanvasUnavailable
-from consumer.intake import IntakeHandler, IntakeReporter
 from consumer.observability.metrics import Metrics
 from consumer.ports import CanvasResponse, SystemClock
-from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.local_sqs import REGION, DropFolder, LocalSqs, Queues
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from tests.support.drop_folder import RULES
 from tests.support.sis_files import ACCOUNT_ID, USERS_CSV
 from tests.support.waiting import await_until

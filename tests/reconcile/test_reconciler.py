@@ -24,8 +24,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from consumer.core.tracker import State
-from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from tests.support.canvas_thread import ACCOUNT_ID
 from tests.support.faults import Fault, without
 from tests.support.reconciler_rig import ATTEMPTS, RECONCILE_AFTER, Rig, open_rig

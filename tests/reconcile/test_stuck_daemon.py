@@ -13,7 +13,7 @@ import pytest
 
 from consumer.errors import CanvasBadRequest
 from consumer.sandbox.knobs import Knobs
-from consumer.submit import ImportOptions
+from consumer.submitting import ImportOptions
 from tests.support.cli import clean_env, run_cli
 from tests.support.daemon import Daemon
 from tests.support.fixtures import CanvasFactory, DaemonFactory

@@ -8,9 +8,9 @@ import aiohttp
 import pytest
 
 from consumer.sandbox.accounts import Account
-from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.params import CREATE_PARAMS
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from tests.support.sandbox_http import USERS_CSV, call, post_import
 
 THROTTLE_HEADERS = ("X-Request-Context-Id", "X-Request-Cost", "X-Rate-Limit-Remaining")

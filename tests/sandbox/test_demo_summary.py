@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from consumer.adapters.store_sqlite import open_sqlite
+from consumer.commands.demo import summary
 from consumer.core.tracker import State
-from consumer.demo import summary
 from consumer.sandbox.waiting import wait_until
 from tests.support.records import NOW, obs
 

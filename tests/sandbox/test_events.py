@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from consumer.sandbox.canvas import SimulatedCanvas
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from consumer.sandbox.sqs_io import SqsInbox
 from tests.support.sandbox_http import COURSES_CSV, post_import
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from consumer.sandbox.canvas import SimulatedCanvas
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from tests.support.sandbox_http import call
 
 PATH = "/api/v1/accounts/self"

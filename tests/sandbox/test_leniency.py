@@ -11,8 +11,8 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.routing import canonical_path
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from tests.support.sandbox_http import USERS_CSV, call, post_import
 
 IMPORTS = "/api/v1/accounts/1/sis_imports"

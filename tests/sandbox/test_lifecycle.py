@@ -6,8 +6,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from consumer.sandbox.sqs_io import SqsInbox
 from consumer.sandbox.waiting import wait_until
 from tests.support.sandbox_http import call, post_import

@@ -10,8 +10,8 @@ import zipfile
 import aiohttp
 import pytest
 
-from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs, Outcome
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from tests.support.sandbox_http import COURSES_CSV, USERS_CSV, call, post_import
 
 IMPORTS = "/api/v1/accounts/1/sis_imports"

@@ -12,8 +12,8 @@ import pytest
 from consumer.adapters.lease_dynamodb import DynamoLeases
 from consumer.adapters.store_dynamodb import DynamoStore, open_dynamodb
 from consumer.core.tracker import State
+from consumer.daemon.lease import Leadership, SoleLeader
 from consumer.errors import StoreUnavailable
-from consumer.lease import Leadership, SoleLeader
 from consumer.ports import LeaseState
 from consumer.sandbox.local_sqs import REGION
 from tests.support.dynamodb import create_table, new_table_name

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from consumer.commands.submit_help import EXIT_USAGE
-from consumer.sandbox.canvas import SimulatedCanvas
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from tests.support.cli import cli
 from tests.support.sis_files import canvas_env, sis_file
 

@@ -24,8 +24,8 @@ from consumer.errors import (
     CanvasUnreachable,
 )
 from consumer.sandbox.accounts import Account, default_accounts
-from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from tests.support.sis_files import ACCOUNT_ID, USERS_CSV
 
 NO_SIS = Account(

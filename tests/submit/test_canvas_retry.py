@@ -16,7 +16,7 @@ import pytest
 from consumer.adapters.canvas import CanvasClient, open_canvas
 from consumer.config import Secret
 from consumer.errors import CanvasUnavailable
-from consumer.sandbox.canvas import SimulatedCanvas
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from tests.support.faults import Fault, FaultyCanvas
 from tests.support.sis_files import ACCOUNT_ID, USERS_CSV
 

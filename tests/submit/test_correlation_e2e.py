@@ -17,8 +17,8 @@ from consumer.config import Secret
 from consumer.core.sis_import import api_observation
 from consumer.core.submission import Submission, SubmissionStatus
 from consumer.ports import CanvasResponse
-from consumer.sandbox.canvas import UI_USER_AGENT
-from consumer.submit import resolve_account
+from consumer.sandbox.simulated_canvas import UI_USER_AGENT
+from consumer.submitting import resolve_account
 from tests.support.canvas_thread import CanvasThread
 from tests.support.cli import run_cli
 from tests.support.daemon import Daemon

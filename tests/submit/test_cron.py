@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from consumer.commands.submit_help import EXIT_CODES, OPTION_HELP
-from consumer.sandbox.canvas import SimulatedCanvas
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from tests.support.cli import clean_env, cli
 from tests.support.sis_files import ACCOUNT_ID, USERS_CSV, canvas_env, sis_file
 

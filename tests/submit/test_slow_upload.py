@@ -12,8 +12,8 @@ from consumer.adapters.store_sqlite import open_sqlite
 from consumer.config import Secret
 from consumer.core.submission import SubmissionStatus
 from consumer.ports import SystemClock
-from consumer.sandbox.canvas import SimulatedCanvas
-from consumer.submit import ImportOptions, submit
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
+from consumer.submitting import ImportOptions, submit
 from tests.support.cli import cli
 from tests.support.sis_files import ACCOUNT_ID, USERS_CSV, canvas_env, sis_file
 from tests.support.slow_link import slow_uplink

@@ -17,9 +17,9 @@ from consumer.core.submission import Submission, SubmissionStatus
 from consumer.core.tracker import Origin, State
 from consumer.errors import CanvasBadRequest
 from consumer.ports import SystemClock
-from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.middleware import RequestRecord
-from consumer.submit import ImportOptions, submit
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
+from consumer.submitting import ImportOptions, submit
 from tests.support.cli import cli
 from tests.support.sis_files import ACCOUNT_ID, canvas_env, event_observation, sha256, sis_file
 

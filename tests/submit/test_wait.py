@@ -13,10 +13,10 @@ from consumer.adapters.store_sqlite import open_sqlite
 from consumer.config import Secret
 from consumer.core.tracker import Observation, State
 from consumer.ports import SystemClock
-from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Outcome
 from consumer.sandbox.local_sqs import free_port
-from consumer.submit import Submitted, wait_for_finish
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
+from consumer.submitting import Submitted, wait_for_finish
 from tests.support.canvas_thread import CanvasThread
 from tests.support.cli import cli, run_cli
 from tests.support.daemon import Daemon

@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
-from consumer.sandbox.canvas import SimulatedCanvas
 from consumer.sandbox.knobs import Knobs
 from consumer.sandbox.local_sqs import Queues
 from consumer.sandbox.model import SisImport
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from consumer.sandbox.sqs_io import SqsPublisher
 from consumer.sandbox.waiting import wait_until
 

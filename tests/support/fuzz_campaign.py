@@ -22,12 +22,12 @@ import structlog
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as Counter_
 
-from consumer import handler as handler_module
 from consumer.ack import Ack, DeadLetter, Message, Outcome
 from consumer.adapters.sqlite_schema import BUSY_SECONDS, connect
 from consumer.adapters.store_sqlite import SqliteStore
 from consumer.core.events import OtherEvent, SisBatchEvent, Undecodable, decode
-from consumer.handler import MessageHandler
+from consumer.daemon import handler as handler_module
+from consumer.daemon.handler import MessageHandler
 from consumer.observability.logs import processors
 from consumer.observability.metrics import Metrics
 from tests.support.fuzz_bodies import ACCOUNTS, START

@@ -10,7 +10,7 @@ from consumer.adapters.canvas import open_canvas
 from consumer.adapters.store_sqlite import open_sqlite
 from consumer.config import Secret
 from consumer.ports import SystemClock
-from consumer.submit import ImportOptions, Submitted, submit
+from consumer.submitting import ImportOptions, Submitted, submit
 from tests.support.canvas_thread import CanvasThread
 from tests.support.daemon import Daemon
 
@@ -41,7 +41,7 @@ FAST = {
 
 
 def submit_import(canvas: CanvasThread, store: Path, options: ImportOptions | None = None) -> Submitted:
-    """`consumer.submit.submit` of a small CSV into `store` (the daemon's file), as the CLI does."""
+    """`consumer.submitting.submit` of a small CSV into `store` (the daemon's file), as the CLI does."""
     csv = store.parent / "users.csv"
     csv.write_bytes(b"user_id,login_id,first_name,last_name,status\nu1,ada,Ada,Lovelace,active\n")
 

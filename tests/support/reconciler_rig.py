@@ -21,10 +21,10 @@ from consumer.adapters.canvas import open_canvas
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
 from consumer.config import Secret
 from consumer.core.tracker import Observation, State
-from consumer.lease import SoleLeader
+from consumer.daemon.lease import SoleLeader
+from consumer.daemon.reconciler import Reconciler, ReconcileSettings
 from consumer.observability.metrics import Metrics
-from consumer.reconciler import Reconciler, ReconcileSettings
-from consumer.sandbox.canvas import SimulatedCanvas
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from tests.support.canvas_thread import ACCOUNT_ID
 from tests.support.faults import FaultyCanvas
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from consumer.sandbox.canvas import SimulatedCanvas
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 
 USERS_CSV = (
     b"user_id,login_id,first_name,last_name,status\nu1,ada,Ada,Lovelace,active\nu2,alan,Alan,Turing,active\n"

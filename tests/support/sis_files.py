@@ -10,8 +10,8 @@ from pathlib import Path
 
 from consumer.core.events import SisBatchEvent, decode
 from consumer.core.tracker import Observation
-from consumer.handler import observation
-from consumer.sandbox.canvas import SimulatedCanvas
+from consumer.daemon.handler import observation
+from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from tests.support.cli import clean_env
 
 USERS_CSV = (

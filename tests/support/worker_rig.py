@@ -16,11 +16,11 @@ from prometheus_client import CollectorRegistry
 from consumer.ack import Message, Outcome
 from consumer.adapters.sqs import SqsQueue, open_queue
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
-from consumer.handler import MessageHandler
+from consumer.daemon.handler import MessageHandler
+from consumer.daemon.worker import PollSettings, Worker
 from consumer.observability.http import Health
 from consumer.observability.metrics import Metrics
 from consumer.sandbox.local_sqs import LocalSqs, Queues
-from consumer.worker import PollSettings, Worker
 from tests.support.waiting import await_until
 
 if TYPE_CHECKING:

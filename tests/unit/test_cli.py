@@ -241,7 +241,7 @@ def test_demo_without_the_sandbox_extra_says_in_one_line_what_to_install(
 
     for module in ("moto", "moto.server"):  # None makes the import fail as if moto were not installed
         monkeypatch.setitem(sys.modules, module, None)
-    for module in ("consumer.demo", "consumer.sandbox.stack", "consumer.sandbox.local_sqs"):
+    for module in ("consumer.commands.demo", "consumer.sandbox.stack", "consumer.sandbox.local_sqs"):
         monkeypatch.delitem(sys.modules, module, raising=False)
     assert main(["demo"]) == 1
     err = capsys.readouterr().err
@@ -253,7 +253,7 @@ def test_demo_without_the_sandbox_extra_says_in_one_line_what_to_install(
 def test_run_submit_and_imports_load_neither_boto3_nor_moto(tmp_path: Path) -> None:
     """The image installs only the core dependencies: the production commands must not need the sandbox's."""
     probe = (
-        "import sys, consumer.cli, consumer.app, consumer.submit; "
+        "import sys, consumer.cli, consumer.daemon.app, consumer.submitting; "
         "print(sorted({m.partition('.')[0] for m in sys.modules} & {'boto3', 'moto'}))"
     )
     done = subprocess.run(

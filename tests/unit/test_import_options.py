@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from consumer.submit import ImportOptions
+from consumer.submitting import ImportOptions
 
 
 def test_unset_options_send_nothing() -> None:

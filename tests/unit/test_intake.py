@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from consumer.core.intake import (
+from consumer.core.drop_folder import (
     MAX_TAGS,
     PENDING_GIVE_UP,
     Refusal,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumer.core.intake_rules import DEFAULT_MAX_BYTES, IntakeRule, load_rules, match
+from consumer.core.drop_folder_rules import DEFAULT_MAX_BYTES, IntakeRule, load_rules, match
 from consumer.core.submission import ImportOptions
 
 SAFE_BATCH = """

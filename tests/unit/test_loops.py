@@ -1,4 +1,4 @@
-"""`consumer.loops.every`: the one timed loop of the watchdog, the reconciler, the lease and the
+"""`consumer.daemon.loops.every`: the one timed loop of the watchdog, the reconciler, the lease and the
 drop folder's reporter."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from structlog.testing import capture_logs
 
+from consumer.daemon.loops import every, pause
 from consumer.errors import StoreUnavailable
-from consumer.loops import every, pause
 
 
 async def test_a_failed_tick_is_logged_with_its_context_and_the_loop_goes_on() -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from consumer.core.drop_folder_rules import refused_by_canvas, unsafe
 from consumer.core.file_type import FileTypeMismatch as FileTypeMismatch  # raised by `prepare`
 from consumer.core.file_type import choose_extension
-from consumer.core.intake_rules import refused_by_canvas, unsafe
 from consumer.core.sis_import import api_observation
 from consumer.core.submission import ImportOptions as ImportOptions  # the library's API since 0.1
 from consumer.core.submission import SourceObject, Submission, SubmissionStatus

@@ -21,15 +21,15 @@ from prometheus_client import CollectorRegistry
 
 from consumer.adapters.canvas import open_canvas
 from consumer.adapters.store_sqlite import SqliteStore, open_sqlite
-from consumer.app import Signals, serve
 from consumer.config import Secret, from_env
+from consumer.daemon.app import Signals, serve
 from consumer.errors import CanvasError
 from consumer.ports import Canvas, SubmissionStore, SystemClock
 from consumer.sandbox.knobs import Knobs, Outcome
 from consumer.sandbox.local_sqs import DropFolder
 from consumer.sandbox.stack import Sandbox
 from consumer.sandbox.waiting import wait_until
-from consumer.submit import ImportOptions, submit
+from consumer.submitting import ImportOptions, submit
 
 # Canvas takes minutes to hours; the demo runs a night in about a minute. Every import of the night
 # is planned, so none of the random outcomes; no random loss either (the script loses one on purpose).

@@ -22,8 +22,8 @@ from consumer.core.backoff import backoff_seconds
 from consumer.core.reconcile import ReconcileResult, classify, due_for_check, pace
 from consumer.core.sis_import import api_observation, result_summary
 from consumer.core.tracker import FAILED, ImportRecord
+from consumer.daemon.loops import every, pause
 from consumer.errors import CanvasError, CanvasForbidden, CanvasNotFound, CanvasUnauthorized
-from consumer.loops import every, pause
 from consumer.observability.metrics import Metrics
 from consumer.ports import CanvasReader, Clock, ImportStore, Leader, ResultStore
 

@@ -21,8 +21,8 @@ import structlog
 
 from consumer.ack import Ack, DeadLetter, Handler, Message, Outcome, Retry, retry_delay
 from consumer.core.backoff import backoff_seconds
+from consumer.daemon.loops import pause
 from consumer.errors import QueueError, StoreUnavailable
-from consumer.loops import pause
 from consumer.observability.http import Health
 from consumer.observability.metrics import Metrics
 from consumer.ports import Queue

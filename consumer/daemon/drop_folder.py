@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import structlog
 
 from consumer.ack import ACK, DeadLetter, Message, Outcome, Retry, retry_delay
-from consumer.core.intake import (
+from consumer.core.drop_folder import (
     IntakeResult,
     Refused,
     inspect,
@@ -30,14 +30,14 @@ from consumer.core.intake import (
     report_for,
     too_large,
 )
-from consumer.core.intake_rules import IntakeRule, match
+from consumer.core.drop_folder_rules import IntakeRule, match
 from consumer.core.s3_events import NotificationError, ObjectCreated, S3TestEvent, decode_notification
 from consumer.core.submission import ImportOptions, SourceObject
+from consumer.daemon.loops import every
 from consumer.errors import AlreadySubmitted, CanvasError, ObjectGone, ObjectStoreError, StoreUnavailable
-from consumer.loops import every
 from consumer.observability.metrics import Metrics
 from consumer.ports import Canvas, Clock, ImportStore, IntakeStore, Leader, ObjectStorage, SubmissionStore
-from consumer.submit import resolve_account, submit_content
+from consumer.submitting import resolve_account, submit_content
 
 log = structlog.get_logger("sis_consumer.intake")
 

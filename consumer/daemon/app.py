@@ -21,17 +21,17 @@ from consumer.adapters.canvas import CanvasClient, open_canvas
 from consumer.adapters.s3 import open_s3
 from consumer.adapters.sqs import open_queue
 from consumer.config import NO_TOKEN_NOTE, Settings, masked_url
+from consumer.daemon.drop_folder import IntakeHandler, IntakeReporter
+from consumer.daemon.handler import MessageHandler
+from consumer.daemon.lease import Leadership, SoleLeader
+from consumer.daemon.reconciler import Reconciler, ReconcileSettings
+from consumer.daemon.watchdog import Watchdog
+from consumer.daemon.worker import PollSettings, Worker
 from consumer.errors import QueueError
-from consumer.handler import MessageHandler
-from consumer.intake import IntakeHandler, IntakeReporter
-from consumer.lease import Leadership, SoleLeader
 from consumer.observability import http
 from consumer.observability.metrics import Metrics
 from consumer.ports import Clock, Store, SystemClock
-from consumer.reconciler import Reconciler, ReconcileSettings
-from consumer.stores import instance_id, leader_for, open_store
-from consumer.watchdog import Watchdog
-from consumer.worker import PollSettings, Worker
+from consumer.stores import instance_id, open_store
 
 log = structlog.get_logger("sis_consumer.app")
 
@@ -140,7 +140,7 @@ async def serve(
         if on_ready is not None:
             on_ready(port)
 
-        leader = leader_for(store, owner, settings, on_change=metrics.leader.set)
+        leader = _leadership(store, owner, settings, on_change=metrics.leader.set)
         handler = MessageHandler(store, metrics, settings.accounts)
         worker = Worker(
             queue,
@@ -260,6 +260,17 @@ class _Together:
     async def settle(self, deadline: float) -> int:
         cut = await asyncio.gather(*(worker.settle(deadline) for worker in self._workers))
         return sum(cut)
+
+
+def _leadership(
+    store: Store, owner: str, settings: Settings, on_change: Callable[[bool], None]
+) -> Leadership | SoleLeader:
+    """Replicas on a shared store elect a leader; the only process on a store leads."""
+    leases = store.leases()
+    if leases is None:
+        on_change(True)
+        return SoleLeader()
+    return Leadership(leases, owner, duration=settings.lease, on_change=on_change)
 
 
 def _reserves(grace: float) -> tuple[float, float]:

@@ -20,7 +20,7 @@ from consumer.core.learned import AccountHistory, Learning, thresholds_for
 from consumer.core.links import import_links
 from consumer.core.stuck import StuckReason, StuckThresholds, stuck_imports
 from consumer.core.tracker import ImportRecord
-from consumer.loops import every
+from consumer.daemon.loops import every
 from consumer.observability.metrics import Metrics
 from consumer.ports import Clock, ImportStore, Leader, OutboxStore, StuckStore
 

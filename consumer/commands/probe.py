@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from consumer.access import token_access
 from consumer.adapters.canvas import open_canvas
 from consumer.adapters.sqs import open_queue
+from consumer.commands.access import token_access
 from consumer.config import NO_TOKEN_NOTE, PREFIX, Settings
 from consumer.core.links import canvas_origin
 from consumer.errors import ConsumerError

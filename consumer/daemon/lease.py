@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 import structlog
 
+from consumer.daemon.loops import every
 from consumer.errors import ConsumerError
-from consumer.loops import every
 from consumer.ports import LeaseState, LeaseStore, LeaseToken
 
 log = structlog.get_logger("sis_consumer.lease")
