@@ -343,6 +343,9 @@ class CanvasReader(Protocol):
     """`X-Rate-Limit-Remaining` of the latest response."""
     most_remaining: float | None
     """The highest `X-Rate-Limit-Remaining` seen: about the size of the bucket."""
+    token_refused: bool | None
+    """Whether Canvas's latest answer to any call refused the token (401, or a 403 that is not
+    throttling); None before the first answer that says."""
 
     async def account(self, account_id: str = "self") -> dict[str, Any]: ...
 

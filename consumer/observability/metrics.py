@@ -174,6 +174,14 @@ class Metrics:
             registry=r,
         )
         self.canvas_rate_limit_remaining.set(float("nan"))  # no Canvas call yet is not "0 left"
+        self.canvas_token_refused_since = Gauge(
+            "sis_consumer_canvas_token_refused_since_timestamp_seconds",
+            "Since when Canvas refuses the token (401, or a 403 that is not throttling), from the "
+            "latest answer to any of the leader's Canvas calls (Unix time); 0 while it accepts it. "
+            "NaN on a replica that does not lead, and before the first answer.",
+            registry=r,
+        )
+        self.canvas_token_refused_since.set(float("nan"))
         self.canvas_request_cost = Counter(
             "sis_consumer_canvas_request_cost",
             "Sum of X-Request-Cost of Canvas API responses: what we drew from the rate-limit bucket.",
