@@ -67,6 +67,12 @@ class ImportStore(Protocol):
         """Remember when a Live Event was last received (the latest time wins)."""
         ...
 
+    async def expected_since(self, accounts: Sequence[str], now: datetime) -> dict[str, datetime]:
+        """When a daemon on this store first expected successes of each of `accounts`
+        (SIS_CONSUMER_EXPECT_SUCCESS_EVERY); `now` is written down for those never expected
+        before. An account's schedule counts from there until it succeeds, whatever restarts."""
+        ...
+
     async def ping(self) -> None:
         """Raise `StoreUnavailable` when the store cannot be read."""
         ...

@@ -165,6 +165,7 @@ async def serve(
             learning=settings.learning,
             accounts=settings.accounts,
             canvas_url=settings.canvas_url,
+            expect_success=tuple(settings.expect_success_every),
         )
         reconciler = canvas = None
         if settings.canvas_url and settings.canvas_token is not None:

@@ -4,13 +4,14 @@ Each account is judged by thresholds learned from its own recent successes (`cor
 only accounts of SIS_CONSUMER_ACCOUNTS (when set) are watched. The leader also records the stuck
 verdicts in the store whenever they change (what `sis-consumer imports --stuck` shows), counts
 effects that another process committed and nobody counted (the outbox), and every replica writes
-down when it last received a Live Event, for the gauge after a restart.
+down when it last received a Live Event, for the gauge after a restart, and exports since when
+each scheduled account has been expected to succeed (kept in the store).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -45,6 +46,7 @@ class Watchdog:
         learning: Learning | None = None,
         accounts: frozenset[str] = frozenset(),
         canvas_url: str | None = None,
+        expect_success: Sequence[str] = (),
     ) -> None:
         self._store = store
         self._metrics = metrics
@@ -60,14 +62,16 @@ class Watchdog:
         self._stuck: dict[tuple[str, int], StuckReason] = {}
         self._saved: dict[tuple[str, int], StuckReason] | None = None
         """The verdicts this process last recorded in the store; None: not recorded (yet) as leader."""
+        self._expect_success = tuple(expect_success)
+        self._expected_since: dict[str, datetime] | None = None
 
     async def tick(self) -> None:
         now = self._clock.now()
         unfinished = [r for r in await self._store.unfinished() if self._watched(r.account)]
         histories = {a: h for a, h in (await self._store.histories()).items() if self._watched(a)}
         thresholds = self._thresholds(histories, unfinished)
-        stuck = stuck_imports(unfinished, now=now, limits=self._limits, by_account=thresholds)
         last_successes = {a: h.last_success for a, h in histories.items() if h.last_success is not None}
+        stuck = stuck_imports(unfinished, now=now, limits=self._limits, by_account=thresholds)
         records = {r.key: r for r in unfinished}
         self._metrics.refresh_progress(unfinished, last_successes, now)
         self._metrics.refresh_stuck(stuck, {key: r.account_id for key, r in records.items()})
@@ -80,6 +84,14 @@ class Watchdog:
         else:
             self._saved = None
         await self._note_last_event()
+        await self._note_expected(now)
+
+    async def _note_expected(self, now: datetime) -> None:
+        """Once per process: since when each scheduled account is expected to succeed."""
+        if self._expected_since is None and self._expect_success:
+            self._expected_since = await self._store.expected_since(self._expect_success, now)
+            for account, since in self._expected_since.items():
+                self._metrics.expected_success_since.labels(account).set(since.timestamp())
 
     async def _save_stuck(self, stuck: dict[tuple[str, int], StuckReason], now: datetime) -> None:
         if stuck != self._saved:

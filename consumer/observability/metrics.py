@@ -110,6 +110,13 @@ class Metrics:
             ["account", "reason"],
             registry=r,
         )
+        self.expected_success_since = Gauge(
+            "canvas_sis_import_expected_success_since_timestamp_seconds",
+            "When a daemon on this store first expected successes of the account (Unix time): its "
+            "SIS_CONSUMER_EXPECT_SUCCESS_EVERY counts from here while it has no success.",
+            ["account"],
+            registry=r,
+        )
         self.expected_success_interval = Gauge(
             "canvas_sis_import_expected_success_interval_seconds",
             "SIS_CONSUMER_EXPECT_SUCCESS_EVERY: the account should have a successful import this often.",

@@ -38,7 +38,10 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 
 def watchdog(
-    store: SqliteStore, clock: Clock, accounts: frozenset[str] = frozenset()
+    store: SqliteStore,
+    clock: Clock,
+    accounts: frozenset[str] = frozenset(),
+    expect_success: tuple[str, ...] = (),
 ) -> tuple[Watchdog, CollectorRegistry]:
     registry = CollectorRegistry()
     dog = Watchdog(
@@ -51,8 +54,13 @@ def watchdog(
         learning=Learning(after=5, floor=900, ceiling=43200),
         accounts=accounts,
         canvas_url=CANVAS,
+        expect_success=expect_success,
     )
     return dog, registry
+
+
+def sample(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    return registry.get_sample_value(name, {"account": ACCOUNT, **labels})
 
 
 async def five_minute_imports(store: SqliteStore, account: str = ACCOUNT, count: int = 5) -> None:
@@ -149,3 +157,18 @@ async def test_each_pass_stamps_the_gauges_fresh(store: SqliteStore) -> None:
     assert (
         registry.get_sample_value("sis_consumer_gauges_refreshed_timestamp_seconds") == clock.at.timestamp()
     )
+
+
+async def test_a_scheduled_account_is_expected_to_succeed_from_the_first_pass_ever(
+    store: SqliteStore,
+) -> None:
+    """It never succeeded (go-live): its schedule counts from the first daemon that knew it, not
+    from the latest restart; an account without a schedule is expected nothing."""
+    dog, registry = watchdog(store, Clock(T0), expect_success=(ACCOUNT,))
+    await dog.tick()
+    restarted, after_restart = watchdog(store, Clock(T0 + timedelta(hours=30)), expect_success=(ACCOUNT,))
+    await restarted.tick()
+
+    since = "canvas_sis_import_expected_success_since_timestamp_seconds"
+    assert sample(registry, since) == sample(after_restart, since) == T0.timestamp()
+    assert after_restart.get_sample_value(since, {"account": OTHER_ACCOUNT}) is None
