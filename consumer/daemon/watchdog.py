@@ -49,6 +49,7 @@ class Watchdog:
         accounts: frozenset[str] = frozenset(),
         canvas_url: str | None = None,
         expect_success: Sequence[str] = (),
+        on_refreshed: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._metrics = metrics
@@ -64,6 +65,8 @@ class Watchdog:
         self._stuck: dict[tuple[str, int], StuckReason] = {}
         self._saved: dict[tuple[str, int], StuckReason] | None = None
         """The verdicts this process last recorded in the store; None: not recorded (yet) as leader."""
+        self._on_refreshed = on_refreshed
+        """Told at each refresh of the gauges: /livez fails when it stops (`observability.http`)."""
         self._expect_success = tuple(expect_success)
         self._expected_since: dict[str, datetime] | None = None
         self._busy_at: dict[str, datetime] = {}
@@ -89,6 +92,7 @@ class Watchdog:
         self._metrics.refresh_stuck(stuck, {key: r.account_id for key, r in records.items()})
         self._metrics.refresh_thresholds(thresholds)
         self._metrics.gauges_refreshed.set(now.timestamp())
+        self._on_refreshed()
         self._log_changes(stuck, records, thresholds)
         if self._leader.leading:
             await self._save_stuck(stuck, now)

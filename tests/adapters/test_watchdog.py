@@ -3,7 +3,7 @@ the daemon learns them), the allowlist, and what a page needs."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -43,6 +43,7 @@ def watchdog(
     clock: Clock,
     accounts: frozenset[str] = frozenset(),
     expect_success: tuple[str, ...] = (),
+    on_refreshed: Callable[[], None] = lambda: None,
 ) -> tuple[Watchdog, CollectorRegistry]:
     registry = CollectorRegistry()
     dog = Watchdog(
@@ -56,6 +57,7 @@ def watchdog(
         accounts=accounts,
         canvas_url=CANVAS,
         expect_success=expect_success,
+        on_refreshed=on_refreshed,
     )
     return dog, registry
 
@@ -164,9 +166,10 @@ async def test_accounts_outside_the_allowlist_are_not_watched(store: SqliteStore
     assert success == (T0 + timedelta(minutes=30)).timestamp()
 
 
-async def test_each_pass_stamps_the_gauges_fresh(store: SqliteStore) -> None:
+async def test_each_pass_stamps_the_gauges_fresh_and_tells_livez(store: SqliteStore) -> None:
     clock = Clock(T0)
-    dog, registry = watchdog(store, clock)
+    refreshes: list[None] = []
+    dog, registry = watchdog(store, clock, on_refreshed=lambda: refreshes.append(None))
     assert registry.get_sample_value("sis_consumer_gauges_refreshed_timestamp_seconds") == 0
 
     await dog.tick()
@@ -176,6 +179,7 @@ async def test_each_pass_stamps_the_gauges_fresh(store: SqliteStore) -> None:
     assert (
         registry.get_sample_value("sis_consumer_gauges_refreshed_timestamp_seconds") == clock.at.timestamp()
     )
+    assert len(refreshes) == 2
 
 
 async def test_waiting_behind_the_accounts_own_import_teaches_no_long_wait(store: SqliteStore) -> None:
