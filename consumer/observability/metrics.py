@@ -37,6 +37,12 @@ from consumer.core.tracker import (
 DURATION_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800)
 STAGE_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400)
 DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+LEADER_ONLY = (
+    "sis_consumer_canvas_rate_limit_remaining",
+    "sis_consumer_canvas_token_refused_since_timestamp_seconds",
+)
+"""Gauges only the leader keeps current (it talks to Canvas): a former leader keeps its last value,
+so dashboards and alerts read them `and on (job, instance) sis_consumer_leader == 1`."""
 
 
 class Metrics:
