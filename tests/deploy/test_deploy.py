@@ -345,12 +345,16 @@ def test_queue_meets_canvas_requirements() -> None:
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+URGENT_ALARMS = {"QueueBacklogAlarm", "NoLiveEventsAlarm", "StoreThrottledAlarm"}
+TICKET_ALARMS = {"DeadLetterQueueAlarm", "RunningTasksAlarm", "IntakeDeadLetterQueueAlarm"}
+
+
 def test_what_matters_cannot_be_left_out_or_deleted_by_mistake() -> None:
-    """No default for the allowlist and the alarm topic (an empty one accepted every account and
-    alarmed nobody); the queues and the table survive the stack."""
+    """No default for the allowlist and the alarm topics (an empty one accepted every account and
+    alarmed nobody); the queues and the table survive the stack, and the table its own deletion."""
     template = _template()
     parameters = template["Parameters"]
-    for required in ("AllowedAccounts", "AlarmTopicArn"):
+    for required in ("AllowedAccounts", "AlarmTopicArn", "TicketTopicArn"):
         assert "Default" not in parameters[required], required
     assert not re.fullmatch(parameters["AllowedAccounts"]["AllowedPattern"], "")
     resources = template["Resources"]
@@ -359,16 +363,9 @@ def test_what_matters_cannot_be_left_out_or_deleted_by_mistake() -> None:
             "Retain",
             "Retain",
         )
+    assert resources["StateTable"]["Properties"]["DeletionProtectionEnabled"] is True
     alarms = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert set(alarms) == {
-        "DeadLetterQueueAlarm",
-        "QueueBacklogAlarm",
-        "NoLiveEventsAlarm",
-        "RunningTasksAlarm",
-        "IntakeDeadLetterQueueAlarm",
-    }
-    for name, alarm in alarms.items():
-        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopicArn"}], name
+    assert set(alarms) == URGENT_ALARMS | TICKET_ALARMS
     quiet = alarms["NoLiveEventsAlarm"]
     assert (quiet["MetricName"], quiet["Statistic"], quiet["ComparisonOperator"]) == (
         "NumberOfMessagesSent",
@@ -377,6 +374,46 @@ def test_what_matters_cannot_be_left_out_or_deleted_by_mistake() -> None:
     )
     running = alarms["RunningTasksAlarm"]
     assert (running["MetricName"], running["Threshold"]) == ("RunningTaskCount", {"Ref": "DesiredCount"})
+
+
+@pytest.mark.parametrize(
+    ("names", "topic"), [(URGENT_ALARMS, "AlarmTopicArn"), (TICKET_ALARMS, "TicketTopicArn")]
+)
+def test_urgent_alarms_and_ticket_alarms_notify_their_own_topics(names: set[str], topic: str) -> None:
+    resources = _template()["Resources"]
+    for name in names:
+        alarm = resources[name]["Properties"]
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": topic}], name
+
+
+def test_every_alarm_links_to_its_runbook_section_under_the_runbook_url_parameter() -> None:
+    """A repo path is no link at 3 a.m.; the default is the base the Prometheus alerts use."""
+    template = _template()
+    anchors = check.runbook_anchors()
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        description = resource["Properties"]["AlarmDescription"]["Fn::Sub"]
+        (anchor,) = re.findall(r"\$\{RunbookUrl\}#([\w-]+)", description)
+        assert anchor in anchors, name
+        assert "deploy/RUNBOOK.md" not in description, name
+    bases = {r["annotations"]["runbook_url"].split("#")[0] for r in check.alert_rules()}
+    assert bases == {template["Parameters"]["RunbookUrl"]["Default"]}
+
+
+def test_the_stuck_settings_the_runbook_says_to_raise_are_stack_parameters() -> None:
+    template = _template()
+    (container,) = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    for parameter, variable in (
+        ("StuckRunning", "SIS_CONSUMER_STUCK_RUNNING"),
+        ("StuckNeverStarted", "SIS_CONSUMER_STUCK_NEVER_STARTED"),
+        ("StuckLearnFloor", "SIS_CONSUMER_STUCK_LEARN_FLOOR"),
+        ("StuckLearnCeiling", "SIS_CONSUMER_STUCK_LEARN_CEILING"),
+        ("StuckLearnAfter", "SIS_CONSUMER_STUCK_LEARN_AFTER"),
+    ):
+        assert env[variable] == {"Ref": parameter}
+        assert template["Parameters"][parameter]["Default"] == ""  # unset: the daemon's default
 
 
 def test_prometheus_finds_the_tasks_under_the_name_the_template_registers() -> None:
