@@ -75,6 +75,13 @@ def sample(registry: CollectorRegistry, name: str, **labels: str) -> float | Non
     return registry.get_sample_value(name, {"account": ACCOUNT, **labels})
 
 
+async def one_pass(store: SqliteStore, minutes: float) -> CollectorRegistry:
+    """The metrics of a watchdog's first pass at T0 + `minutes`."""
+    dog, registry = watchdog(store, Clock(T0 + timedelta(minutes=minutes)))
+    await dog.tick()
+    return registry
+
+
 def verdict(registry: CollectorRegistry, batch: int) -> str | None:
     """The reason of `batch`'s `canvas_sis_import_stuck_info` series, if it has one."""
     for reason in ("never_started", "running_too_long"):
@@ -191,9 +198,8 @@ async def test_waiting_behind_the_accounts_own_import_teaches_no_long_wait(store
         await run(store, 2 * night + 1, start, start + 1, start + 180)
         await run(store, 2 * night + 2, start, start + 180.5, start + 190)
     await store.apply(obs(State.CREATED, 5 * DAY, batch=99), NOW)  # nothing ahead of it
-    dog, registry = watchdog(store, Clock(T0 + timedelta(minutes=5 * DAY + 16)))
 
-    await dog.tick()
+    registry = await one_pass(store, 5 * DAY + 16)
 
     assert sample(registry, "canvas_sis_import_stuck_threshold_seconds", reason="never_started") == 900
     assert verdict(registry, 99) == "never_started"
@@ -228,9 +234,8 @@ async def test_one_slow_success_does_not_hide_a_hang_for_the_next_thirty_nights(
         minutes = 300 if night == 12 else 60
         await run(store, night + 1, night * DAY, night * DAY + 1, night * DAY + 1 + minutes)
     await store.apply(obs(State.IMPORTING, 30 * DAY, batch=99), NOW)
-    dog, registry = watchdog(store, Clock(T0 + timedelta(minutes=30 * DAY + 121)))
 
-    await dog.tick()
+    registry = await one_pass(store, 30 * DAY + 121)
 
     assert sample(registry, "canvas_sis_import_stuck_threshold_seconds", reason="running_too_long") == 7200
     assert verdict(registry, 99) == "running_too_long"
@@ -243,9 +248,8 @@ async def test_a_slow_account_with_few_successes_is_not_stuck_at_the_fixed_two_h
     for night in range(2):
         await run(store, night + 1, night * DAY, night * DAY + 1, night * DAY + 181)
     await store.apply(obs(State.IMPORTING, 2 * DAY, batch=99), NOW)
-    dog, registry = watchdog(store, Clock(T0 + timedelta(minutes=2 * DAY + 125)))
 
-    await dog.tick()
+    registry = await one_pass(store, 2 * DAY + 125)
 
     assert (
         sample(registry, "canvas_sis_import_stuck_threshold_seconds", reason="running_too_long") == 9 * 3600
