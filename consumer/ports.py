@@ -67,6 +67,12 @@ class ImportStore(Protocol):
         """Remember when a Live Event was last received (the latest time wins)."""
         ...
 
+    async def expected_since(self, accounts: Sequence[str], now: datetime) -> dict[str, datetime]:
+        """When a daemon on this store first expected successes of each of `accounts`
+        (SIS_CONSUMER_EXPECT_SUCCESS_EVERY); `now` is written down for those never expected
+        before. An account's schedule counts from there until it succeeds, whatever restarts."""
+        ...
+
     async def ping(self) -> None:
         """Raise `StoreUnavailable` when the store cannot be read."""
         ...
@@ -343,6 +349,9 @@ class CanvasReader(Protocol):
     """`X-Rate-Limit-Remaining` of the latest response."""
     most_remaining: float | None
     """The highest `X-Rate-Limit-Remaining` seen: about the size of the bucket."""
+    token_refused: bool | None
+    """Whether Canvas's latest answer to any call refused the token (401, or a 403 that is not
+    throttling); None before the first answer that says."""
 
     async def account(self, account_id: str = "self") -> dict[str, Any]: ...
 

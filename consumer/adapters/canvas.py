@@ -47,6 +47,14 @@ def is_throttled(status: int, text: str) -> bool:
     return status == 429 or (status == 403 and "rate limit exceeded" in text.lower())
 
 
+def refuses_token(status: int, text: str, before: bool | None) -> bool | None:
+    """What an answer says of the token: refused (401, or a 403 that is not throttling), accepted
+    (any other answer Canvas itself gave), or nothing new (throttled, 5xx: `before` stands)."""
+    if is_throttled(status, text) or status >= 500:
+        return before
+    return status in (401, 403)
+
+
 def error_message(body: Any, text: str) -> str:
     """Canvas's own words: `{"errors": [{"message": ...}]}`, `{"message": ...}`, or the text."""
     if isinstance(body, dict):
@@ -105,6 +113,8 @@ class CanvasClient:
         """`X-Rate-Limit-Remaining` of the latest response: what is left in Canvas's bucket."""
         self.most_remaining: float | None = None
         """The highest `X-Rate-Limit-Remaining` seen: about the size of the bucket."""
+        self.token_refused: bool | None = None
+        """What Canvas's latest API answer said of the token (`refuses_token`); None before one."""
 
     async def request(
         self,
@@ -169,6 +179,7 @@ class CanvasClient:
             self._report(endpoint, "error", None, None)
             raise CanvasUnavailable(f"{method} {endpoint}: {type(exc).__name__}: {exc}") from exc
         self._report(endpoint, str(status), remaining, cost)
+        self.token_refused = refuses_token(status, text, self.token_refused)
         try:
             body: Any = json.loads(text) if text else None
         except (ValueError, RecursionError):  # an HTML page, or JSON too deep to be Canvas's

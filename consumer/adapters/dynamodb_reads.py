@@ -93,6 +93,21 @@ class DynamoReads:
         item = await self.db.get(w.LAST_EVENT)
         return None if item is None else datetime.fromisoformat(item["at"]["S"])
 
+    async def expected_since(self, accounts: Sequence[str], now: datetime) -> dict[str, datetime]:
+        # The one write here: a mark put once per account (never overwritten), then read back.
+        for account in accounts:
+            mark = {**w.expected_key(account), "at": s(ts(now))}
+            with contextlib.suppress(Conflict):  # expected before: the first time stands
+                await self.db.write(
+                    [{"Put": {"Item": mark, "ConditionExpression": "attribute_not_exists(pk)"}}]
+                )
+        found = await self.db.get_many([w.expected_key(a) for a in accounts]) if accounts else []
+        return {
+            item["sk"]["S"].removeprefix(w.EXPECTED): datetime.fromisoformat(item["at"]["S"])
+            for item in found
+            if item is not None
+        }
+
     async def ping(self) -> None:
         await self.db.call("GetItem", TableName=self.db.table, Key=w.LAST_EVENT)
 

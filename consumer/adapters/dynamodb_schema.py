@@ -15,6 +15,7 @@ One table holds everything, told apart by the partition key's prefix:
 | an account learned by `submit` | `ACCOUNTREF#<canvas url>#<ref>` | `ACCOUNTREF` |
 | an account's last success and recent runs | `ACCOUNTS` | `<account>` |
 | the latest Live Event seen | `META` | `LAST_EVENT` |
+| when the daemon first expected an account's successes | `META` | `EXPECTED#<account>` |
 | a stuck verdict of the watchdog | `STUCK` | `<account>#<sis_batch_id>` |
 | a lease | `LEASE` | `<name>` |
 

@@ -41,9 +41,15 @@ CARRIED: Final = ("outbox", "unclaimed", "result_due", "result_look", "result_fe
 """Attributes of an import item that are not the record: a rewrite keeps them."""
 ACCOUNTS: Final = s("ACCOUNTS")
 LAST_EVENT: Final = {"pk": s("META"), "sk": s("LAST_EVENT")}
+EXPECTED: Final = "EXPECTED#"
 COUNTER: Final = {"pk": s("COUNTER"), "sk": s("SUBMISSION")}
 INTAKE: Final = s("INTAKE")
 STUCK: Final = s("STUCK")
+
+
+def expected_key(account: str) -> Item:
+    """When a daemon first expected successes of `account` (`expected_since`)."""
+    return {"pk": s("META"), "sk": s(EXPECTED + account)}
 
 
 def version(item: Item | None) -> int:

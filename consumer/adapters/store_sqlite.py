@@ -286,6 +286,20 @@ class SqliteStore:
             )
         )
 
+    async def expected_since(self, accounts: Sequence[str], now: datetime) -> dict[str, datetime]:
+        keys = [f"expected_since:{account}" for account in accounts]
+
+        def note_and_read() -> dict[str, datetime]:
+            self._conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                [(key, ts(now)) for key in keys],
+            )
+            marks = ", ".join("?" * len(keys))
+            rows = self._conn.execute(f"SELECT key, value FROM meta WHERE key IN ({marks})", keys)
+            return {key.split(":", 1)[1]: datetime.fromisoformat(at) for key, at in rows.fetchall()}
+
+        return await self._call(note_and_read)
+
     async def export(self) -> Export:
         """Everything `store copy` carries to another store: records, submissions, results."""
 

@@ -2,8 +2,9 @@
 reconciliation").
 
 Canvas runs one import per root account at a time, so waiting behind a running import is normal;
-waiting behind nothing is not. Times in a state come from Canvas's clock (event or API
-timestamps); `now` is ours.
+waiting behind nothing is not, and only that wait counts towards `never_started`: from the import's
+creation, or from when its account was last seen busy (`free_since`), whichever is later. Times in
+a state come from Canvas's clock (event or API timestamps); `now` is ours.
 """
 
 from __future__ import annotations
@@ -60,9 +61,15 @@ def _age(since: datetime | None, now: datetime) -> float:
 
 
 def stuck_reason(
-    record: ImportRecord, *, now: datetime, account_busy: bool, limits: StuckThresholds
+    record: ImportRecord,
+    *,
+    now: datetime,
+    account_busy: bool,
+    limits: StuckThresholds,
+    free_since: datetime | None = None,
 ) -> StuckReason | None:
-    """Why this import is stuck, or None. `account_busy`: another import of its account runs."""
+    """Why this import is stuck, or None. `account_busy`: another import of its account runs;
+    `free_since`: when one last ran (an import queued behind it waited for it, not for Canvas)."""
     if record.state in AT_REST or record.state is State.RESTORING:
         return None
     if (
@@ -80,9 +87,32 @@ def stuck_reason(
             return StuckReason.RUNNING_TOO_LONG
         return None
     waiting_since = min(times.values())
+    if free_since is not None and free_since > waiting_since:
+        waiting_since = free_since
     if not account_busy and _age(waiting_since, now) > limits.never_started:
         return StuckReason.NEVER_STARTED
     return None
+
+
+def running_imports(
+    unfinished: Iterable[ImportRecord],
+    *,
+    now: datetime,
+    limits: StuckThresholds,
+    by_account: Mapping[str, StuckThresholds] | None = None,
+) -> dict[str, set[int]]:
+    """Per account, the imports that make it busy: running, and not running too long.
+
+    An import running too long is probably dead (a silent abort, a job that died): it does not
+    make its account busy, or one dead import would hide every later one that never starts.
+    """
+    by_account = by_account or {}
+    running: dict[str, set[int]] = {}
+    for r in unfinished:
+        verdict = stuck_reason(r, now=now, account_busy=True, limits=by_account.get(r.account, limits))
+        if r.state in RUNNING and verdict is not StuckReason.RUNNING_TOO_LONG:
+            running.setdefault(r.account, set()).add(r.sis_batch_id)
+    return running
 
 
 def stuck_imports(
@@ -91,24 +121,24 @@ def stuck_imports(
     now: datetime,
     limits: StuckThresholds,
     by_account: Mapping[str, StuckThresholds] | None = None,
+    free_since: Mapping[str, datetime] | None = None,
 ) -> dict[tuple[str, int], StuckReason]:
-    """Judge every unfinished import against the others of its account, with its account's own
-    thresholds (`by_account`, see `core.learned`) or else `limits`.
-
-    An import running too long is probably dead (a silent abort, a job that died): it does not
-    make its account busy, or one dead import would hide every later one that never starts.
-    """
-    by_account = by_account or {}
+    """Judge every unfinished import against the others of its account (`running_imports`), with
+    its account's own thresholds (`by_account`, see `core.learned`) or else `limits`, and its
+    wait counted from when the account was last busy (`free_since`, per account)."""
+    by_account, free_since = by_account or {}, free_since or {}
     records = list(unfinished)
-    running: dict[str, set[int]] = {}
-    for r in records:
-        verdict = stuck_reason(r, now=now, account_busy=True, limits=by_account.get(r.account, limits))
-        if r.state in RUNNING and verdict is not StuckReason.RUNNING_TOO_LONG:
-            running.setdefault(r.account, set()).add(r.sis_batch_id)
+    running = running_imports(records, now=now, limits=limits, by_account=by_account)
     verdicts: dict[tuple[str, int], StuckReason] = {}
     for r in records:
         busy = bool(running.get(r.account, set()) - {r.sis_batch_id})
-        reason = stuck_reason(r, now=now, account_busy=busy, limits=by_account.get(r.account, limits))
+        reason = stuck_reason(
+            r,
+            now=now,
+            account_busy=busy,
+            limits=by_account.get(r.account, limits),
+            free_since=free_since.get(r.account),
+        )
         if reason is not None:
             verdicts[r.key] = reason
     return verdicts

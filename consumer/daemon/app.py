@@ -94,7 +94,10 @@ async def serve(
     registry = registry or CollectorRegistry()
     clock = clock or SystemClock()
     metrics = Metrics(registry, silent_after=settings.stuck_silent)
-    health = http.Health(stall_after=settings.stall_after)
+    # The watchdog refreshes every GAUGE_INTERVAL: /livez allows it STALL_AFTER, or 3 intervals.
+    health = http.Health(
+        stall_after=settings.stall_after, refresh_after=max(settings.stall_after, 3 * settings.gauge_interval)
+    )
 
     owner = instance_id()
     async with AsyncExitStack() as stack:
@@ -165,6 +168,8 @@ async def serve(
             learning=settings.learning,
             accounts=settings.accounts,
             canvas_url=settings.canvas_url,
+            expect_success=tuple(settings.expect_success_every),
+            on_refreshed=health.refreshed,
         )
         reconciler = canvas = None
         if settings.canvas_url and settings.canvas_token is not None:

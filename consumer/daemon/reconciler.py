@@ -7,14 +7,18 @@ not a storm. Answers go through the same `apply` as events (source `api`).
 A 401 or a (non-throttling) 403 is about the token, not the import: the tick stops at the first
 one and Canvas is left alone for `reconcile_after`, doubling up to `MAX_REFUSED_PAUSE` while it
 keeps refusing. A person has to fix the token; asking again every tick only burns its budget.
+Meanwhile the leader exports since when Canvas refuses the token, from the latest answer to any
+call, and asks at least every `TOKEN_CHECK_EVERY` even with nothing to reconcile: a token revoked on
+a quiet weekend pages, and the page holds through the pauses until a call succeeds.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 import structlog
 
@@ -28,11 +32,14 @@ from consumer.observability.metrics import Metrics
 from consumer.ports import CanvasReader, Clock, ImportStore, Leader, ResultStore
 
 log = structlog.get_logger("sis_consumer.reconciler")
+T = TypeVar("T")
 
 _LOGGED_RESULT = ("warning_count", "error_count", "first_warnings", "first_errors", "errors_attachment")
 """What `import.finished` carries of the result summary."""
 MAX_REFUSED_PAUSE: Final = 3600.0
 """The longest wait after Canvas refused the token, however often it did."""
+TOKEN_CHECK_EVERY: Final = 3600.0
+"""The longest the leader goes without asking Canvas anything (`accounts/self` when nothing else)."""
 
 
 class Reconciled(ImportStore, ResultStore, Protocol):
@@ -68,6 +75,8 @@ class Reconciler:
         self._checked: dict[tuple[str, int], datetime] = {}
         self._refusals = 0
         self._refused_until: datetime | None = None
+        self._asked_at: datetime | None = None
+        self._refused_since: datetime | None = None
         self.account: str | None = None
         self.account_id: str | None = None
 
@@ -80,6 +89,7 @@ class Reconciler:
     async def _lead(self, stop: asyncio.Event) -> None:
         """Wait until this replica leads: only the leader talks to Canvas."""
         while not stop.is_set() and not self._leader.leading:
+            self._report_token()
             await pause(stop, self._settings.interval)
 
     async def _learn_account(self, stop: asyncio.Event) -> None:
@@ -90,7 +100,7 @@ class Reconciler:
             if stop.is_set():
                 return
             try:
-                account = await self._canvas.account("self")
+                account = await self._ask(self._canvas.account("self"))
                 self.account, self.account_id = str(account["uuid"]), str(account["id"])
                 self._metrics.prime_account(self.account)
                 log.info("reconcile.account", account=self.account, account_id=self.account_id)
@@ -103,10 +113,13 @@ class Reconciler:
     async def tick(self, stop: asyncio.Event) -> None:
         """Ask about quiet imports, then fetch finished imports' results, one request at a time;
         stop at once when asked to, or when this replica stops leading."""
+        self._report_token()  # a drop-folder POST may have had an answer since
         if self.account is None or not self._leader.leading:
             return
         now = self._clock.now()
         if self._refused_until is not None and now < self._refused_until:
+            return
+        if not await self._check_token(now):
             return
         unfinished = await self._store.unfinished()
         # Forget what is no longer unfinished: the map must not grow with every import ever seen.
@@ -134,7 +147,7 @@ class Reconciler:
         assert account_id is not None
         context = {"account": record.account, "sis_batch_id": record.sis_batch_id, "was": record.state.value}
         try:
-            sis_import = await self._canvas.sis_import(account_id, record.sis_batch_id)
+            sis_import = await self._ask(self._canvas.sis_import(account_id, record.sis_batch_id))
         except CanvasNotFound:
             self._count(ReconcileResult.NOT_FOUND)
             log.warning("reconcile.not_found", **context)
@@ -167,7 +180,7 @@ class Reconciler:
         account_id = record.account_id or self.account_id
         assert account_id is not None
         try:
-            sis_import = await self._canvas.sis_import(account_id, record.sis_batch_id)
+            sis_import = await self._ask(self._canvas.sis_import(account_id, record.sis_batch_id))
         except CanvasNotFound:
             sis_import = {}
         except CanvasError as exc:
@@ -201,17 +214,53 @@ class Reconciler:
             )
         return True
 
-    def _refused(self, exc: CanvasError, record: ImportRecord) -> bool:
+    async def _ask(self, call: Awaitable[T]) -> T:
+        """One Canvas call; whatever it answers, the token's state follows the latest answer."""
+        self._asked_at = self._clock.now()
+        try:
+            return await call
+        finally:
+            self._report_token()
+
+    async def _check_token(self, now: datetime) -> bool:
+        """Ask Canvas something cheap when nothing did for TOKEN_CHECK_EVERY, so that the token's
+        state is never older than that. False: Canvas refused it (the tick stops)."""
+        if self._asked_at is not None and (now - self._asked_at).total_seconds() < TOKEN_CHECK_EVERY:
+            return True
+        try:
+            await self._ask(self._canvas.account("self"))
+        except CanvasError as exc:
+            if _refused(exc):
+                return self._refused(exc, None)
+            log.warning("reconcile.token_check_failed", error=str(exc))
+            return not exc.retryable
+        self._refusals = 0
+        return True
+
+    def _report_token(self) -> None:
+        """Since when Canvas refuses the token, 0 while it accepts it; NaN when not leading or not
+        known yet (the gauge is the leader's alone: a follower's would be stale)."""
+        refused = self._canvas.token_refused if self._leader.leading else None
+        if refused is None:
+            value = float("nan")
+        elif refused:
+            self._refused_since = self._refused_since or self._clock.now()
+            value = self._refused_since.timestamp()
+        else:
+            self._refused_since, value = None, 0.0
+        self._metrics.canvas_token_refused_since.set(value)
+
+    def _refused(self, exc: CanvasError, record: ImportRecord | None) -> bool:
         """Leave Canvas alone for a while; False: this tick stops here."""
         self._refusals += 1
         pause_seconds = min(
             MAX_REFUSED_PAUSE, self._settings.reconcile_after * 2 ** min(self._refusals - 1, 20)
         )
         self._refused_until = self._clock.now() + timedelta(seconds=pause_seconds)
+        about = {} if record is None else {"account": record.account, "sis_batch_id": record.sis_batch_id}
         log.error(
             "reconcile.refused",
-            account=record.account,
-            sis_batch_id=record.sis_batch_id,
+            **about,
             status=exc.status,
             error=str(exc),
             retry_in_seconds=pause_seconds,

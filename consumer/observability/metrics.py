@@ -37,6 +37,12 @@ from consumer.core.tracker import (
 DURATION_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800)
 STAGE_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400)
 DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+LEADER_ONLY = (
+    "sis_consumer_canvas_rate_limit_remaining",
+    "sis_consumer_canvas_token_refused_since_timestamp_seconds",
+)
+"""Gauges only the leader keeps current (it talks to Canvas): a former leader keeps its last value,
+so dashboards and alerts read them `and on (job, instance) sis_consumer_leader == 1`."""
 
 
 class Metrics:
@@ -110,6 +116,13 @@ class Metrics:
             ["account", "reason"],
             registry=r,
         )
+        self.expected_success_since = Gauge(
+            "canvas_sis_import_expected_success_since_timestamp_seconds",
+            "When a daemon on this store first expected successes of the account (Unix time): its "
+            "SIS_CONSUMER_EXPECT_SUCCESS_EVERY counts from here while it has no success.",
+            ["account"],
+            registry=r,
+        )
         self.expected_success_interval = Gauge(
             "canvas_sis_import_expected_success_interval_seconds",
             "SIS_CONSUMER_EXPECT_SUCCESS_EVERY: the account should have a successful import this often.",
@@ -174,6 +187,14 @@ class Metrics:
             registry=r,
         )
         self.canvas_rate_limit_remaining.set(float("nan"))  # no Canvas call yet is not "0 left"
+        self.canvas_token_refused_since = Gauge(
+            "sis_consumer_canvas_token_refused_since_timestamp_seconds",
+            "Since when Canvas refuses the token (401, or a 403 that is not throttling), from the "
+            "latest answer to any of the leader's Canvas calls (Unix time); 0 while it accepts it. "
+            "NaN on a replica that does not lead, and before the first answer.",
+            registry=r,
+        )
+        self.canvas_token_refused_since.set(float("nan"))
         self.canvas_request_cost = Counter(
             "sis_consumer_canvas_request_cost",
             "Sum of X-Request-Cost of Canvas API responses: what we drew from the rate-limit bucket.",

@@ -47,6 +47,16 @@ async def serve(registry: CollectorRegistry, health: Health, ping: Ping) -> Clie
     return client
 
 
+async def answer(registry: CollectorRegistry, health: Health, ping: Ping, path: str) -> tuple[int, str]:
+    """Status and body of one GET of `path`, the store pinged by `ping`."""
+    client = await serve(registry, health, ping)
+    try:
+        response = await client.get(path)
+        return response.status, await response.text()
+    finally:
+        await client.close()
+
+
 @pytest.fixture
 async def client(registry: CollectorRegistry, health: Health, store: SqliteStore) -> AsyncIterator[Client]:
     served = await serve(registry, health, store.ping)
@@ -85,6 +95,31 @@ async def test_livez_is_503_with_a_reason_once_the_poll_loop_stalls(client: Clie
     assert "stalled" in await response.text()
 
 
+async def test_livez_is_503_once_the_watchdog_stops_refreshing_while_the_store_answers(
+    client: Client, health: Health
+) -> None:
+    """Its gauges are stale (stuck pages for finished imports, pages held open): ECS replaces it."""
+    health.polled()
+    health.last_refresh = time.monotonic() - 60
+
+    response = await client.get("/livez")
+
+    assert response.status == 503
+    assert "watchdog stalled" in await response.text()
+
+
+async def test_livez_stays_200_while_the_watchdog_waits_for_a_store_that_is_down(
+    registry: CollectorRegistry, health: Health
+) -> None:
+    """Every replica waits for the store alike: replacing them all would not help (/readyz says it)."""
+    health.polled()
+    health.last_refresh = time.monotonic() - 60
+
+    status, _ = await answer(registry, health, unavailable_store, "/livez")
+
+    assert status == 200
+
+
 async def test_readyz_is_503_naming_sqs_before_any_successful_sqs_call(client: Client) -> None:
     response = await client.get("/readyz")
     text = await response.text()
@@ -108,14 +143,10 @@ async def test_readyz_is_503_naming_the_store_when_its_ping_fails(
     registry: CollectorRegistry, health: Health
 ) -> None:
     health.sqs_result(None)
-    client = await serve(registry, health, unavailable_store)
-    try:
-        response = await client.get("/readyz")
-        text = await response.text()
-    finally:
-        await client.close()
 
-    assert response.status == 503
+    status, text = await answer(registry, health, unavailable_store, "/readyz")
+
+    assert status == 503
     assert text.startswith("store:")
     assert "disk I/O error" in text
     assert "sqs" not in text

@@ -32,6 +32,7 @@ class SurprisingCanvas:
 
     remaining: float | None = None
     most_remaining: float | None = None
+    token_refused: bool | None = None
 
     def __init__(self, surprises: int) -> None:
         self.surprises = surprises
@@ -145,16 +146,18 @@ async def test_once_the_token_works_again_the_results_are_fetched(rig: Rig) -> N
     await rig.ticks(1, every=timedelta(hours=2))
     await rig.ticks(1)
 
-    assert rig.statuses()[0] == 401
-    assert len(rig.statuses()) == 4
+    # Refused; two hours on, the hourly `accounts/self` (accepted), then the three results.
+    assert rig.statuses() == [401, 200, 404, 404, 404]
     assert set(await rig.store.results()) == {(rig.uuid, batch) for batch in (1, 2, 3)}
 
 
 class UnprocessableCanvas(SurprisingCanvas):
     """Answers every SisImport lookup with an error that no retry can fix (a 422)."""
 
+    lookups = 0
+
     async def sis_import(self, account_id: str, import_id: int) -> dict[str, Any]:
-        self.calls += 1
+        self.lookups += 1
         raise CanvasError("GET sis_imports.show: 422: unprocessable", 422)
 
 
@@ -171,7 +174,7 @@ async def test_a_result_canvas_will_never_give_is_recorded_empty_and_not_asked_a
         for _ in range(3):
             await reconciler.tick(asyncio.Event())
 
-        assert canvas.calls == 1
+        assert canvas.lookups == 1
         assert (await store.results())[("acct-uuid", 1)]["workflow_state"] is None
 
 

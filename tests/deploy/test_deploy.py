@@ -173,9 +173,13 @@ def test_alerts_use_only_exported_metrics(exported: dict[str, str]) -> None:
 
 
 def test_every_alert_has_severity_summary_description_and_for(alerts: list[dict[str, Any]]) -> None:
+    """`service` routes them all but the dead-man's switch, which a silence on it must not stop."""
     for rule in alerts:
         assert rule["labels"]["severity"] in {"page", "ticket", "heartbeat"}, rule["alert"]
-        assert rule["labels"]["service"] == "sis-consumer", rule["alert"]
+        if rule["labels"]["severity"] == "heartbeat":
+            assert "service" not in rule["labels"], rule["alert"]
+        else:
+            assert rule["labels"]["service"] == "sis-consumer", rule["alert"]
         assert {"summary", "description", "runbook_url"} <= set(rule["annotations"]), rule["alert"]
         assert re.fullmatch(r"\d+[smh]", rule["for"]), f"{rule['alert']}: `for:` is a plain duration"
 
@@ -184,7 +188,9 @@ def test_one_alert_per_stuck_reason_paging_for_all_but_orphaned(alerts: list[dic
     """An orphaned batch blocks nothing in Canvas: a ticket. The others page."""
     for reason in StuckReason:
         matching = [
-            r for r in alerts if f'canvas_sis_import_stuck_info{{reason="{reason.value}"}}' in r["expr"]
+            r
+            for r in alerts
+            if f'canvas_sis_import_stuck_info{{job="sis-consumer",reason="{reason.value}"}}' in r["expr"]
         ]
         assert len(matching) == 1, f"expected one alert for stuck reason {reason.value}"
         expected = "ticket" if reason is StuckReason.ORPHANED else "page"
@@ -207,18 +213,20 @@ def test_required_alerts_exist(alerts: list[dict[str, Any]]) -> None:
     exprs = "\n".join(r["expr"] for r in alerts)
     for needle in (
         "canvas_sis_imports_finished_total",
-        "time() - max by (account) (canvas_sis_import_last_success_timestamp_seconds)",
+        'max by (account) (canvas_sis_import_last_success_timestamp_seconds{job="sis-consumer"})',
+        "canvas_sis_import_expected_success_since_timestamp_seconds",
         "canvas_sis_import_expected_success_interval_seconds",
         "canvas_sis_imports_finished_without_events_total",
-        'max(up{job=~"sis-consumer.*"}) == 0',
-        'absent(up{job=~"sis-consumer.*"})',
-        'time() - max(sis_consumer_last_poll_timestamp_seconds{job=~"sis-consumer.*"}) > 120',
+        'max(up{job="sis-consumer"}) == 0',
+        'absent(up{job="sis-consumer"})',
+        'time() - max(sis_consumer_last_poll_timestamp_seconds{job="sis-consumer"}) > 120',
         "sis_consumer_gauges_refreshed_timestamp_seconds",
         "process_start_time_seconds",
-        'sis_consumer_messages_total{outcome="retried"}',
-        'increase(sis_consumer_messages_total{outcome="dead_lettered"}',
-        'sis_consumer_canvas_requests_total{status="401"}',
-        'sis_consumer_canvas_requests_total{status=~"403|429"}',
+        'sis_consumer_messages_total{job="sis-consumer",outcome="retried"}',
+        'increase(sis_consumer_messages_total{job="sis-consumer",outcome="dead_lettered"}',
+        'max(sis_consumer_leader{job="sis-consumer"}) == 0',
+        'sis_consumer_canvas_token_refused_since_timestamp_seconds{job="sis-consumer"} > 0',
+        'sis_consumer_canvas_requests_total{job="sis-consumer",status=~"403|429"}',
         "vector(1)",
     ):
         assert needle in exprs, needle
@@ -274,15 +282,15 @@ def test_another_services_alert_reaches_no_sis_receiver(severity: str) -> None:
 
 
 def test_the_dead_mans_switch_goes_to_its_heartbeat_receiver_never_to_a_person() -> None:
-    labels = ("alertname=SisConsumerDeadMansSwitch", "severity=heartbeat", "service=sis-consumer")
-    assert _route(*labels) == ["sis-deadmans-switch"]
+    assert _route("alertname=SisConsumerDeadMansSwitch", "severity=heartbeat") == ["sis-deadmans-switch"]
 
 
-def test_stuck_alerts_are_inhibited_while_the_daemon_is_down_stalled_or_stale(
+def test_stuck_alerts_are_inhibited_only_by_job_level_alerts(
     alerts: list[dict[str, Any]],
 ) -> None:
     """The inhibition's matchers, read as Alertmanager reads them (anchored regexes), against the
-    alert names of the rules file: a renamed alert would silently escape them."""
+    alert names of the rules file: a renamed alert would silently escape them. A per-replica alert
+    (SisConsumerGaugesStale) holds back nothing another replica raises."""
     config = check.load_yaml(check.ALERTMANAGER_CONFIG)
     names = {r["alert"] for r in alerts}
 
@@ -300,11 +308,9 @@ def test_stuck_alerts_are_inhibited_while_the_daemon_is_down_stalled_or_stale(
         return found
 
     rule = config["inhibit_rules"][0]
-    assert matching(rule["source_matchers"]) == {
-        "SisConsumerDown",
-        "SisConsumerPollStalled",
-        "SisConsumerGaugesStale",
-    }
+    assert matching(rule["source_matchers"]) == {"SisConsumerDown", "SisConsumerPollStalled"}
+    sources = set().union(*(matching(r["source_matchers"]) for r in config["inhibit_rules"]))
+    assert "SisConsumerGaugesStale" not in sources
     stuck = {n for n in names if n.startswith("SisImportStuck")}
     assert len(stuck) == len(StuckReason)
     assert matching(rule["target_matchers"]) == stuck | {"SisImportNoRecentSuccess", "SisLiveEventsMissing"}
@@ -345,12 +351,16 @@ def test_queue_meets_canvas_requirements() -> None:
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+URGENT_ALARMS = {"QueueBacklogAlarm", "NoLiveEventsAlarm", "StoreThrottledAlarm"}
+TICKET_ALARMS = {"DeadLetterQueueAlarm", "RunningTasksAlarm", "IntakeDeadLetterQueueAlarm"}
+
+
 def test_what_matters_cannot_be_left_out_or_deleted_by_mistake() -> None:
-    """No default for the allowlist and the alarm topic (an empty one accepted every account and
-    alarmed nobody); the queues and the table survive the stack."""
+    """No default for the allowlist and the alarm topics (an empty one accepted every account and
+    alarmed nobody); the queues and the table survive the stack, and the table its own deletion."""
     template = _template()
     parameters = template["Parameters"]
-    for required in ("AllowedAccounts", "AlarmTopicArn"):
+    for required in ("AllowedAccounts", "AlarmTopicArn", "TicketTopicArn"):
         assert "Default" not in parameters[required], required
     assert not re.fullmatch(parameters["AllowedAccounts"]["AllowedPattern"], "")
     resources = template["Resources"]
@@ -359,16 +369,9 @@ def test_what_matters_cannot_be_left_out_or_deleted_by_mistake() -> None:
             "Retain",
             "Retain",
         )
+    assert resources["StateTable"]["Properties"]["DeletionProtectionEnabled"] is True
     alarms = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert set(alarms) == {
-        "DeadLetterQueueAlarm",
-        "QueueBacklogAlarm",
-        "NoLiveEventsAlarm",
-        "RunningTasksAlarm",
-        "IntakeDeadLetterQueueAlarm",
-    }
-    for name, alarm in alarms.items():
-        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopicArn"}], name
+    assert set(alarms) == URGENT_ALARMS | TICKET_ALARMS
     quiet = alarms["NoLiveEventsAlarm"]
     assert (quiet["MetricName"], quiet["Statistic"], quiet["ComparisonOperator"]) == (
         "NumberOfMessagesSent",
@@ -377,6 +380,46 @@ def test_what_matters_cannot_be_left_out_or_deleted_by_mistake() -> None:
     )
     running = alarms["RunningTasksAlarm"]
     assert (running["MetricName"], running["Threshold"]) == ("RunningTaskCount", {"Ref": "DesiredCount"})
+
+
+@pytest.mark.parametrize(
+    ("names", "topic"), [(URGENT_ALARMS, "AlarmTopicArn"), (TICKET_ALARMS, "TicketTopicArn")]
+)
+def test_urgent_alarms_and_ticket_alarms_notify_their_own_topics(names: set[str], topic: str) -> None:
+    resources = _template()["Resources"]
+    for name in names:
+        alarm = resources[name]["Properties"]
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": topic}], name
+
+
+def test_every_alarm_links_to_its_runbook_section_under_the_runbook_url_parameter() -> None:
+    """A repo path is no link at 3 a.m.; the default is the base the Prometheus alerts use."""
+    template = _template()
+    anchors = check.runbook_anchors()
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        description = resource["Properties"]["AlarmDescription"]["Fn::Sub"]
+        (anchor,) = re.findall(r"\$\{RunbookUrl\}#([\w-]+)", description)
+        assert anchor in anchors, name
+        assert "deploy/RUNBOOK.md" not in description, name
+    bases = {r["annotations"]["runbook_url"].split("#")[0] for r in check.alert_rules()}
+    assert bases == {template["Parameters"]["RunbookUrl"]["Default"]}
+
+
+def test_the_stuck_settings_the_runbook_says_to_raise_are_stack_parameters() -> None:
+    template = _template()
+    (container,) = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    for parameter, variable in (
+        ("StuckRunning", "SIS_CONSUMER_STUCK_RUNNING"),
+        ("StuckNeverStarted", "SIS_CONSUMER_STUCK_NEVER_STARTED"),
+        ("StuckLearnFloor", "SIS_CONSUMER_STUCK_LEARN_FLOOR"),
+        ("StuckLearnCeiling", "SIS_CONSUMER_STUCK_LEARN_CEILING"),
+        ("StuckLearnAfter", "SIS_CONSUMER_STUCK_LEARN_AFTER"),
+    ):
+        assert env[variable] == {"Ref": parameter}
+        assert template["Parameters"][parameter]["Default"] == ""  # unset: the daemon's default
 
 
 def test_prometheus_finds_the_tasks_under_the_name_the_template_registers() -> None:

@@ -108,5 +108,5 @@ def test_the_dashboard_has_a_drop_folder_row_on_the_intake_metrics() -> None:
 
 def test_the_runbook_section_the_intake_alarm_names_exists() -> None:
     alarm = _template()["Resources"]["IntakeDeadLetterQueueAlarm"]["Properties"]["AlarmDescription"]
-    anchor = alarm.split("RUNBOOK.md#")[1].rstrip(".")
+    anchor = alarm["Fn::Sub"].split("${RunbookUrl}#")[1]
     assert anchor in check.runbook_anchors()

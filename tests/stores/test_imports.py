@@ -148,5 +148,20 @@ async def test_the_last_event_noted_is_the_latest_and_survives_a_restart(open_st
         assert await second.last_event_received() == NOW + timedelta(minutes=5)
 
 
+async def test_when_an_account_was_first_expected_to_succeed_survives_a_restart(
+    open_store: OpenStore,
+) -> None:
+    """A schedule counts from the first daemon that knew it: a restart (or a second replica)
+    never moves it later, so a scheduled account that never succeeds still pages."""
+    async with open_store() as first:
+        assert await first.expected_since([ACCOUNT], NOW) == {ACCOUNT: NOW}
+
+    later = NOW + timedelta(hours=30)
+    async with open_store() as second:
+        found = await second.expected_since([ACCOUNT, OTHER_ACCOUNT], later)
+        assert found == {ACCOUNT: NOW, OTHER_ACCOUNT: later}
+        assert await second.expected_since([], later) == {}
+
+
 async def test_ping_succeeds_on_an_open_store(store: Store) -> None:
     await store.ping()

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from consumer.adapters.canvas import ACCEPT, CanvasClient, CanvasHook
+from consumer.adapters.canvas import ACCEPT, CanvasClient, CanvasHook, refuses_token
 from consumer.config import Secret
 from consumer.errors import (
     CanvasBadRequest,
@@ -117,21 +117,25 @@ async def test_every_request_carries_the_bearer_token_and_string_ids_accept_and_
 
 
 @pytest.mark.parametrize(
-    ("token_of", "call", "error", "message"),
+    ("token_of", "call", "error", "message", "refused"),
     [
         pytest.param(
             ACCOUNT_ID,
             lambda c: c.create_sis_import("3", USERS_CSV, filename="users.csv", params={}),
             CanvasBadRequest,
             "SIS imports can only be executed on root accounts",
+            False,
             id="400",
         ),
-        pytest.param(None, lambda c: c.account(), CanvasUnauthorized, "Invalid access token.", id="401"),
+        pytest.param(
+            None, lambda c: c.account(), CanvasUnauthorized, "Invalid access token.", True, id="401"
+        ),
         pytest.param(
             NO_SIS.id,
             lambda c: c.sis_imports(str(NO_SIS.id)),
             CanvasForbidden,
             "SIS imports are not enabled for this account",
+            True,
             id="403",
         ),
         pytest.param(
@@ -139,6 +143,7 @@ async def test_every_request_carries_the_bearer_token_and_string_ids_accept_and_
             lambda c: c.sis_import("1", 99),
             CanvasNotFound,
             "The specified resource does not exist.",
+            False,
             id="404",
         ),
     ],
@@ -149,7 +154,10 @@ async def test_a_client_error_becomes_its_typed_error_with_canvas_message(
     call: Callable[[CanvasClient], Awaitable[Any]],
     error: type[CanvasError],
     message: str,
+    refused: bool,
 ) -> None:
+    """And the client remembers what the answer said of its token (401, a 403 that is no
+    throttling: refused), what the leader exports for SisConsumerCanvasUnauthorized."""
     token = WRONG_TOKEN if token_of is None else canvas.tokens[token_of]
     async with open_client(canvas, token=token, backoff_base=0.01) as (client, _):
         with pytest.raises(CanvasError) as raised:
@@ -160,6 +168,17 @@ async def test_a_client_error_becomes_its_typed_error_with_canvas_message(
     [request] = canvas.requests  # a client error is not retried
     assert raised.value.status == request.status
     assert raised.value.request_id == request.request_id
+    assert client.token_refused is refused
+
+
+@pytest.mark.parametrize("known", [None, False, True])
+@pytest.mark.parametrize(
+    ("status", "text"), [(429, ""), (403, "403 Forbidden (Rate Limit Exceeded)"), (502, "<html>")]
+)
+def test_a_throttled_or_failed_answer_says_nothing_new_of_the_token(
+    status: int, text: str, known: bool | None
+) -> None:
+    assert refuses_token(status, text, known) is known
 
 
 @dataclass

@@ -24,6 +24,7 @@ from consumer.core.tracker import Observation, State
 from consumer.daemon.lease import SoleLeader
 from consumer.daemon.reconciler import Reconciler, ReconcileSettings
 from consumer.observability.metrics import Metrics
+from consumer.ports import Leader
 from consumer.sandbox.simulated_canvas import SimulatedCanvas
 from tests.support.canvas_thread import ACCOUNT_ID
 from tests.support.faults import FaultyCanvas
@@ -45,6 +46,14 @@ class HandClock:
 
     def advance(self, seconds: float) -> None:
         self.at += timedelta(seconds=seconds)
+
+
+@dataclass
+class HandLeader:
+    """The `Leader` port, leading or not as the test says."""
+
+    leading: bool = True
+    token: None = None
 
 
 @dataclass
@@ -97,13 +106,18 @@ class Rig:
         found = {r: self.registry.get_sample_value(name, {"result": r}) for r in RESULTS}
         return {r: v for r, v in found.items() if v}
 
+    def token_refused_since(self) -> float | None:
+        return self.registry.get_sample_value("sis_consumer_canvas_token_refused_since_timestamp_seconds")
+
     def canvas_requests(self, endpoint: str, status: str) -> float:
         labels = {"endpoint": endpoint, "status": status}
         return self.registry.get_sample_value("sis_consumer_canvas_requests_total", labels) or 0.0
 
 
 @asynccontextmanager
-async def open_rig(canvas: SimulatedCanvas, directory: Path, **settings: Any) -> AsyncIterator[Rig]:
+async def open_rig(
+    canvas: SimulatedCanvas, directory: Path, leader: Leader | None = None, **settings: Any
+) -> AsyncIterator[Rig]:
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     proxy = FaultyCanvas(canvas.url)
@@ -120,5 +134,7 @@ async def open_rig(canvas: SimulatedCanvas, directory: Path, **settings: Any) ->
     ):
         clock = HandClock()
         options = {"reconcile_after": RECONCILE_AFTER, "spacing": 0.001, "interval": 0.01, **settings}
-        reconciler = Reconciler(client, store, metrics, clock, ReconcileSettings(**options), SoleLeader())
+        reconciler = Reconciler(
+            client, store, metrics, clock, ReconcileSettings(**options), leader or SoleLeader()
+        )
         yield Rig(canvas, proxy, store, registry, clock, reconciler)

@@ -11,10 +11,11 @@ from consumer.core.learned import (
     AccountHistory,
     Learning,
     Run,
+    free_waits,
     learned,
-    quantile,
     remember,
     run_of,
+    slow_end,
     thresholds_for,
 )
 from consumer.core.stuck import StuckReason, StuckThresholds, stuck_imports
@@ -81,13 +82,31 @@ def test_remember_is_order_independent() -> None:
 
 
 # ------------------------------------------------------------------ learning one threshold
-def test_the_quantile_is_a_value_that_was_observed() -> None:
-    assert quantile([5, 1, 3], 0.99) == 5
-    assert quantile([float(i) for i in range(1, 201)], 0.99) == 198
+def test_the_slow_end_sets_the_largest_tenth_aside_and_is_a_value_that_was_observed() -> None:
+    assert slow_end([5.0, 1.0, 3.0]) == 3
+    assert slow_end([float(i) for i in range(1, 31)]) == 27
+    assert slow_end([7.0]) == 7
 
 
-def test_one_run_short_of_enough_history_the_fixed_threshold_applies() -> None:
+def test_one_slow_run_does_not_raise_the_threshold_for_the_next_thirty() -> None:
+    """29 one-hour imports and one of 5 hours: a 9-hour hang must be stuck (p99 x 2 said 10 h)."""
+    assert learned([3600.0] * 29 + [5 * 3600.0], 7200, LEARNING) == 2 * 3600
+
+
+def test_a_slowness_that_recurs_more_than_a_tenth_of_the_time_counts() -> None:
+    """A weekly full sync of 3 hours among nightly one-hour deltas: the full sync is normal."""
+    assert learned([3600.0] * 26 + [3 * 3600.0] * 4, 7200, LEARNING) == 6 * 3600
+
+
+def test_one_run_short_of_enough_history_a_fast_account_keeps_the_fixed_threshold() -> None:
     assert learned([300.0] * 4, 7200, LEARNING) == 7200
+
+
+def test_before_enough_history_a_slow_account_gets_a_wide_margin_over_its_slowest() -> None:
+    """Its first nights of 3-hour imports do not page at the fixed 2 h: 3 x 3 h."""
+    assert learned([3 * 3600.0, 2.5 * 3600], 7200, LEARNING) == 9 * 3600
+    assert learned([5 * 3600.0], 7200, LEARNING) == LEARNING.ceiling
+    assert learned([], 7200, LEARNING) == 7200
 
 
 def test_with_just_enough_history_the_threshold_is_learned() -> None:
@@ -126,6 +145,14 @@ def test_five_minute_imports_page_within_the_hour_three_hour_imports_not_at_two_
 def test_never_started_is_learned_from_how_long_imports_waited_to_start() -> None:
     history = AccountHistory(T0, runs(*[300.0] * 10, queued=1200.0))
     assert thresholds_for(history, FIXED, LEARNING).never_started == 2400
+
+
+def test_a_run_queued_behind_another_teaches_only_its_wait_once_the_other_finished() -> None:
+    """Two imports created at 02:00; the second waits 3 h behind the first and starts 30 s after it
+    finishes: it waited 30 s for Canvas, not 3 h."""
+    first = Run(1, T0 + timedelta(hours=3), 60.0, 3 * 3600.0 - 60)
+    second = Run(2, T0 + timedelta(hours=3, minutes=10, seconds=30), 3 * 3600.0 + 30, 600.0)
+    assert free_waits([first, second]) == [60.0, 30.0]
 
 
 def test_runs_without_a_stage_time_do_not_count_towards_it() -> None:

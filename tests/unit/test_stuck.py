@@ -122,3 +122,16 @@ def test_a_silent_import_that_runs_still_makes_its_account_busy() -> None:
     verdicts = stuck_imports([running, queued], now=T0 + timedelta(seconds=1801), limits=LIMITS)
 
     assert verdicts == {("acct", 1): StuckReason.SILENT}
+
+
+def test_a_wait_behind_the_accounts_own_import_counts_from_when_the_account_was_free() -> None:
+    """Created 3 h ago, but the account was busy until a minute ago: it has waited for Canvas a
+    minute, not 3 h; 30 minutes after the account was free, it is stuck."""
+    queued = record(State.INITIALIZING, State.CREATED)
+    free = T0 + timedelta(hours=3)
+
+    def at(moment: datetime) -> dict[tuple[str, int], StuckReason]:
+        return stuck_imports([queued], now=moment, limits=LIMITS, free_since={"acct": free})
+
+    assert at(free + timedelta(minutes=1)) == {}
+    assert at(free + timedelta(seconds=1800) + EPS) == {("acct", 1): StuckReason.NEVER_STARTED}
